@@ -1,0 +1,1 @@
+"""Out-of-sample evaluation against naive baselines (metrics, IC / Rank IC)."""

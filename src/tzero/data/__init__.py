@@ -1,0 +1,1 @@
+"""Sources (TDX files, Tushare-style tables), the market store, ingestion and quality checks."""

@@ -1,0 +1,1 @@
+"""Forecasters behind one interface (:class:`tzero.models.base.Forecaster`)."""

@@ -1,0 +1,113 @@
+"""The one settings object: every path and knob tzero reads from the environment.
+
+Resolution order for each field: explicit keyword (CLI flag) > environment
+variable ``TZERO_*`` > ``tzero.toml`` in the working directory > default.
+
+Fields:
+    home: ``TZERO_HOME`` (default ``~/.tzero``), holds the market store, models
+        and reports.
+    data_dir: ``TZERO_DATA_DIR``; the shared data root with ``tdx/``,
+        ``reference/``, ``intraday/``, ``trades/``. Default ``../shared/data``
+        when present (relative to the working directory, then to the checkout).
+    tdx_dir: ``TZERO_TDX_DIR`` (``--tdx-dir``); default ``<data_dir>/tdx``.
+    seed: ``TZERO_SEED`` (default 42), the seed every model starts from.
+    torch_threads: ``TZERO_TORCH_THREADS`` (default: all cores).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+_CHECKOUT = Path(__file__).resolve().parents[2]
+
+
+def _first_existing(*candidates: Path) -> Path | None:
+    for c in candidates:
+        if c.exists():
+            return c.resolve()
+    return None
+
+
+def _toml() -> dict:
+    p = Path("tzero.toml")
+    if p.is_file():
+        with p.open("rb") as fh:
+            return tomllib.load(fh).get("tzero", {})
+    return {}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved configuration. Build with :func:`get_settings`, never by hand."""
+
+    home: Path
+    data_dir: Path | None
+    tdx_dir: Path | None
+    seed: int = 42
+    torch_threads: int | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def store_dir(self) -> Path:
+        """Root of the Parquet market store."""
+        return self.home / "market"
+
+    @property
+    def models_dir(self) -> Path:
+        """Where trained model files live (one folder per model and symbol)."""
+        return self.home / "models"
+
+    @property
+    def reports_dir(self) -> Path:
+        """Where `tzero demo` and `tzero evaluate` write reports."""
+        return self.home / "reports"
+
+    @property
+    def adj_factor_file(self) -> Path | None:
+        """``reference/adj_factor.parquet`` beside the TDX folder, when present."""
+        if self.data_dir is None:
+            return None
+        p = self.data_dir / "reference" / "adj_factor.parquet"
+        return p if p.is_file() else None
+
+    def with_overrides(self, **kw) -> Settings:
+        """Copy with the given fields replaced (``None`` values are ignored)."""
+        kw = {k: (Path(v).expanduser().resolve() if k in {"home", "data_dir", "tdx_dir"} else v)
+              for k, v in kw.items() if v is not None}
+        if "data_dir" in kw and "tdx_dir" not in kw:
+            kw["tdx_dir"] = _first_existing(kw["data_dir"] / "tdx")
+        return replace(self, **kw)
+
+
+def get_settings(**overrides) -> Settings:
+    """Resolve settings from environment, ``tzero.toml`` and defaults.
+
+    Args:
+        **overrides: field values from CLI flags; ``None`` means "not given".
+
+    Returns:
+        A frozen :class:`Settings`.
+    """
+    t = _toml()
+    env = os.environ
+    home = Path(env.get("TZERO_HOME") or t.get("home") or "~/.tzero").expanduser()
+    data_env = env.get("TZERO_DATA_DIR") or t.get("data_dir")
+    data_dir = (Path(data_env).expanduser().resolve() if data_env else
+                _first_existing(Path("../shared/data"), _CHECKOUT.parent / "shared" / "data"))
+    tdx_env = env.get("TZERO_TDX_DIR") or t.get("tdx_dir")
+    if tdx_env:
+        tdx_dir: Path | None = Path(tdx_env).expanduser().resolve()
+    else:
+        tdx_dir = _first_existing(data_dir / "tdx") if data_dir else None
+    threads = env.get("TZERO_TORCH_THREADS") or t.get("torch_threads")
+    s = Settings(
+        home=home.resolve(),
+        data_dir=data_dir,
+        tdx_dir=tdx_dir,
+        seed=int(env.get("TZERO_SEED") or t.get("seed") or 42),
+        torch_threads=int(threads) if threads else None,
+    )
+    return s.with_overrides(**overrides)

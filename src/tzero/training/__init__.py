@@ -1,0 +1,1 @@
+"""Windowed datasets, labels, losses, the one training loop and time-series CV."""
