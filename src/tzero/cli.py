@@ -1,0 +1,317 @@
+"""Command line (Typer): ``tzero ingest|check|kline|train|predict|evaluate|demo``.
+
+Thin: parses options, calls the layers, prints. Every command that prints
+results has ``--json``. Errors caused by input (:class:`tzero.errors.TzeroError`,
+and ``ValueError`` from option parsing) print one line on stderr and exit 2;
+nothing half-written is left behind by the layers below.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from tzero.errors import TzeroError
+from tzero.settings import Settings, get_settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="tzero: A-share forecasts and unified T+0 signals from your TDX data.")
+ingest_app = typer.Typer(no_args_is_help=True, help="Write market data into the store.")
+app.add_typer(ingest_app, name="ingest")
+err = Console(stderr=True)
+out = Console()
+
+
+class _State:
+    settings: Settings | None = None
+
+
+@app.callback()
+def _main(home: Path | None = typer.Option(None, "--home", help="TZERO_HOME (store, models, reports)")) -> None:
+    _State.settings = get_settings(home=home)
+
+
+def _settings(**kw) -> Settings:
+    s = _State.settings or get_settings()
+    return s.with_overrides(**kw)
+
+
+def _store(s: Settings):
+    from tzero.data.store import MarketStore
+    return MarketStore(s.store_dir)
+
+
+def _progress(disable: bool = False) -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=err, disable=disable, transient=False)
+
+
+def _print_json(obj) -> None:
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False, indent=1, default=str) + "\n")
+
+
+def _summary_table(summary: dict) -> Table:
+    t = Table(title=f"ingest {summary['source']}")
+    for c in ("dataset", "rows in", "written", "unchanged", "rejected", "reasons"):
+        t.add_column(c)
+    for k, d in summary["datasets"].items():
+        t.add_row(k, str(d["rows_in"]), str(d["rows_written"]), str(d["rows_unchanged"]),
+                  str(d["rows_rejected"]), ", ".join(f"{r}: {n}" for r, n in d["rejected_reasons"].items()))
+    return t
+
+
+# ----------------------------------------------------------------------- ingest
+@ingest_app.command("tdx")
+def ingest_tdx_cmd(tdx_dir: Path = typer.Argument(None, help="TDX folder (holds vipdoc/); default TZERO_TDX_DIR"),
+                   as_json: bool = typer.Option(False, "--json")) -> None:
+    """Ingest a TDX client folder (.day, .lc1, .lc5, industry, base.dbf)."""
+    from tzero.data.ingest import ingest_tdx
+    s = _settings(tdx_dir=tdx_dir)
+    if s.tdx_dir is None:
+        raise TzeroError("no TDX folder: pass DIR or set TZERO_TDX_DIR")
+    with _progress(as_json) as pb:
+        task = pb.add_task("reading TDX files", total=None)
+        summ = ingest_tdx(_store(s), s.tdx_dir, lambda d, t: pb.update(task, completed=d, total=t)).as_dict()
+    _print_json(summ) if as_json else out.print(_summary_table(summ))
+
+
+@ingest_app.command("table")
+def ingest_table_cmd(file: Path = typer.Argument(..., help="CSV / Parquet / zipped CSV"),
+                     kind: str = typer.Option(..., "--kind", help="daily | adj_factor | minute | trades"),
+                     as_json: bool = typer.Option(False, "--json")) -> None:
+    """Ingest one Tushare-style table or intraday file."""
+    from tzero.data.ingest import ingest_table
+    summ = ingest_table(_store(_settings()), file, kind).as_dict()
+    _print_json(summ) if as_json else out.print(_summary_table(summ))
+
+
+# ------------------------------------------------------------------------ check
+@app.command()
+def check(symbols: list[str] = typer.Option(None, "--symbols", help="limit to these symbols"),
+          as_json: bool = typer.Option(False, "--json"),
+          limit: int = typer.Option(20, help="findings listed per check (all with --json)"),
+          strict: bool = typer.Option(False, help="exit 1 when anything is found")) -> None:
+    """Check the store: OHLC, duplicate keys, calendar gaps, >20% moves, falling adj_factor."""
+    from tzero.data import quality
+    from tzero.market.symbols import to_ts_codes
+    st = _store(_settings())
+    if not st.has("bars_1d"):
+        raise TzeroError("the market store is empty; run `tzero ingest tdx DIR` first")
+    where, params = ("ts_code IN (SELECT unnest(?))", [to_ts_codes(symbols)]) if symbols else ("", [])
+    bars = st.query("bars_1d", where, params)
+    adj = st.query("adj_factor", where, params) if st.has("adj_factor") else pd.DataFrame()
+    findings = quality.check_store_frames(bars, adj)
+    by: dict[str, list] = {}
+    for f in findings:
+        by.setdefault(f.check, []).append(f.__dict__)
+    if as_json:
+        _print_json({"bars": len(bars), "symbols": int(bars["ts_code"].nunique()),
+                     "counts": {k: len(v) for k, v in by.items()}, "findings": by})
+    else:
+        out.print(f"checked {len(bars):,} daily bars of {bars['ts_code'].nunique():,} symbols")
+        for chk in ("ohlc", "duplicate", "gap", "move", "adj_factor_falls"):
+            items = by.get(chk, [])
+            out.print(f"[bold]{chk}[/bold]: {len(items)}")
+            for f in items[:limit]:
+                out.print(f"  {f['ts_code']} {f['trade_time']}  {f['detail']}")
+    if strict and findings:
+        raise typer.Exit(1)
+
+
+# ------------------------------------------------------------------------ kline
+@app.command()
+def kline(ts_code: str = typer.Argument(...),
+          freq: str = typer.Option("1d", help="1d 1m 5m 15m 30m 60m"),
+          adjust: str = typer.Option("none", help="none qfq hfq"),
+          start: str = typer.Option(None), end: str = typer.Option(None),
+          fmt: str = typer.Option("csv", "--format", help="csv json")) -> None:
+    """Print bars from the store: volume in shares, amount in CNY."""
+    from tzero.data.bars import read_bars
+    from tzero.market.symbols import to_ts_code
+    if fmt not in ("csv", "json"):
+        raise TzeroError(f"--format must be csv or json, got {fmt!r}")
+    df = read_bars(_store(_settings()), [to_ts_code(ts_code)], freq, adjust, start, end)
+    df["trade_time"] = pd.to_datetime(df["trade_time"]).dt.strftime("%Y-%m-%d %H:%M:%S" if freq != "1d" else "%Y-%m-%d")
+    if fmt == "csv":
+        sys.stdout.write(df.to_csv(index=False, float_format="%.4f"))
+    else:
+        sys.stdout.write(df.to_json(orient="records", force_ascii=False, double_precision=6) + "\n")
+
+
+# ------------------------------------------------------------------- modelling
+def _codes(symbols: list[str] | None) -> list[str]:
+    from tzero.market.symbols import to_ts_codes
+    from tzero.signals.engine import DEFAULT_HOLDINGS
+    return to_ts_codes(symbols) if symbols else list(DEFAULT_HOLDINGS)
+
+
+def _signals_table(signals) -> Table:
+    t = Table(title="unified signals (5 sessions ahead)")
+    for c in ("ts_code", "as_of", "regime", "T+0", "plan", "E[r]", "±vol", "P(up)", "conf", "votes"):
+        t.add_column(c)
+    for s in signals:
+        votes = " ".join(f"{m}:{v['direction']}" for m, v in s.model_votes.items())
+        t.add_row(s.ts_code, s.as_of, f"{s.regime or '-'} {s.regime_prob or 0:.0%}", s.t0_intensity,
+                  s.t0_plan, f"{s.expected_return:+.2%}", f"{s.expected_volatility:.2%}",
+                  f"{s.prob_up:.0%}", f"{s.confidence:.2f}", votes)
+    return t
+
+
+@app.command()
+def train(symbols: list[str] = typer.Option(None, "--symbols"),
+          models: str = typer.Option("lstm,arima,hmm", help="comma-separated"),
+          full: bool = typer.Option(False, "--full", help="spec-002 default grid, 5 folds (slow)"),
+          lstm_history: int = typer.Option(None, help="LSTM: most recent sessions used"),
+          jobs: int = typer.Option(os.cpu_count() or 1, help="LSTM symbols trained in parallel"),
+          as_json: bool = typer.Option(False, "--json")) -> None:
+    """Train models on the stored daily bars and make them current."""
+    from tzero.signals.engine import load_panel, train_models
+    s = _settings()
+    panel = load_panel(_store(s), _codes(symbols))
+    names = [m.strip() for m in models.split(",") if m.strip()]
+    with _progress(as_json) as pb:
+        tasks: dict = {}
+
+        def cb(model, item, d, t):
+            if model not in tasks:
+                tasks[model] = pb.add_task(f"training {model}", total=t)
+            pb.update(tasks[model], completed=d, total=t)
+        trained = train_models(panel, s.models_dir, names, fast=not full, seed=s.seed,
+                               lstm_history=lstm_history, n_jobs=jobs, progress=cb)
+    _print_json(trained.versions) if as_json else out.print(trained.versions)
+
+
+@app.command()
+def predict(ts_codes: list[str] = typer.Argument(..., help="symbols"),
+            as_of: str = typer.Option(None, "--as-of", help="prediction date (default: last session stored)"),
+            as_json: bool = typer.Option(False, "--json")) -> None:
+    """Unified signals for the symbols from the current model versions."""
+    from tzero.market import calendar
+    from tzero.signals.engine import load_models, load_panel, predict_signals
+    s = _settings()
+    d = calendar.to_date(as_of, field="--as-of") if as_of else None
+    panel = load_panel(_store(s), _codes(ts_codes), end=d)
+    sigs = predict_signals(panel, load_models(s.models_dir), d)
+    _print_json([x.to_dict() for x in sigs]) if as_json else out.print(_signals_table(sigs))
+
+
+@app.command()
+def evaluate(model: str = typer.Option(..., "--model", help="lstm | arima | hmm"),
+             symbols: list[str] = typer.Option(None, "--symbols"),
+             start: str = typer.Option("2022-11-18", help="first evaluated session"),
+             end: str = typer.Option("2023-02-17", help="last evaluated session"),
+             full: bool = typer.Option(False, "--full", help="LSTM: full CV grid"),
+             lstm_history: int = typer.Option(None, help="LSTM: most recent sessions used"),
+             as_json: bool = typer.Option(False, "--json")) -> None:
+    """Out-of-sample metrics of one model next to the naive baselines (zero, momentum)."""
+    from tzero.backtest.evaluate import evaluate as run_eval
+    from tzero.signals.engine import MODEL_NAMES, load_panel, make_model
+    if model not in MODEL_NAMES:
+        raise TzeroError(f"--model must be one of {MODEL_NAMES}, got {model!r}")
+    s = _settings()
+    panel = load_panel(_store(s), _codes(symbols))
+    with _progress(as_json) as pb:
+        task = pb.add_task(f"evaluating {model}", total=None)
+        res = run_eval(lambda: make_model(model, fast=not full, seed=s.seed, history=lstm_history),
+                       panel, start, end, progress=lambda d, t: pb.update(task, completed=d, total=t))
+    res.pop("rows")
+    if as_json:
+        _print_json(res)
+        return
+    t = Table(title=f"{model} out of sample {res['start']}..{res['end']} (fit ≤ {res['fit_end']}), n={res['n']}")
+    for c in ("forecast", "accuracy", "F1", "MSE", "MAE", "IC", "Rank IC"):
+        t.add_column(c)
+    for name, m in (("model", res["metrics"]), ("naive zero", res["baselines"]["zero"]),
+                    ("naive momentum", res["baselines"]["momentum"])):
+        t.add_row(name, *(("–" if m.get(k) is None else f"{m[k]:.4f}")
+                          for k in ("accuracy", "f1", "mse", "mae", "ic", "rank_ic")))
+    out.print(t)
+
+
+@app.command()
+def demo(symbols: list[str] = typer.Option(None, "--symbols", help="holdings (default: 10 CSI 300 stocks)"),
+         tdx_dir: Path = typer.Option(None, "--tdx-dir", help="TDX folder (default TZERO_TDX_DIR / ../shared/data/tdx)"),
+         lstm_history: int = typer.Option(750, help="LSTM: most recent sessions used per symbol"),
+         jobs: int = typer.Option(os.cpu_count() or 1, help="LSTM symbols trained in parallel"),
+         as_json: bool = typer.Option(False, "--json", help="print the signals as JSON on stdout")) -> None:
+    """The main job end to end: ingest the TDX folder, train LSTM (fast), ARIMA, HMM, print signals."""
+    from tzero.data.ingest import ingest_table, ingest_tdx
+    from tzero.report import write_report
+    from tzero.signals.engine import load_panel, predict_signals, train_models
+    s = _settings(tdx_dir=tdx_dir)
+    if s.tdx_dir is None or not s.tdx_dir.is_dir():
+        raise TzeroError("no TDX folder found: pass --tdx-dir or set TZERO_TDX_DIR")
+    codes = _codes(symbols)
+    store = _store(s)
+    t0 = time.perf_counter()
+    timings = {}
+    with _progress(as_json) as pb:
+        task = pb.add_task("ingest TDX folder", total=None)
+        summ = ingest_tdx(store, s.tdx_dir, lambda d, t: pb.update(task, completed=d, total=t))
+        if s.adj_factor_file:
+            ingest_table(store, s.adj_factor_file, "adj_factor")
+        timings["ingest_s"] = round(time.perf_counter() - t0, 1)
+        panel = load_panel(store, codes)
+        tasks: dict = {}
+
+        def cb(model, item, d, t):
+            if model not in tasks:
+                tasks[model] = pb.add_task(f"train {model}", total=t)
+            pb.update(tasks[model], completed=d, total=t)
+        t1 = time.perf_counter()
+        trained = train_models(panel, s.models_dir, fast=True, seed=s.seed, lstm_history=lstm_history,
+                               n_jobs=jobs, progress=cb)
+        timings["train_s"] = round(time.perf_counter() - t1, 1)
+    sigs = predict_signals(panel, trained)
+    rdir = s.reports_dir / "demo"
+    rdir.mkdir(parents=True, exist_ok=True)
+    (rdir / "signals.json").write_text(json.dumps([x.to_dict() for x in sigs], ensure_ascii=False, indent=1))
+    lstm = trained.models["lstm"]
+    timings["total_s"] = round(time.perf_counter() - t0, 1)
+    report = write_report(rdir / "report.html", sigs, {c: m.holdout for c, m in lstm.models_.items()},
+                          {c: m.metrics for c, m in lstm.models_.items()},
+                          {"as of": sigs[0].as_of, "symbols": ", ".join(codes),
+                           "bars ingested (1d)": summ.written["bars_1d"].rows_in,
+                           **timings, **{f"version {k}": v for k, v in trained.versions.items()}})
+    if as_json:
+        _print_json([x.to_dict() for x in sigs])
+        return
+    out.print(_signals_table(sigs))
+    out.print(f"signals: {rdir / 'signals.json'}\nreport:  {report}\n"
+              f"time: ingest {timings['ingest_s']} s, training {timings['train_s']} s, total {timings['total_s']} s")
+
+
+def main() -> None:
+    """Entry point: run the app, turning input errors into one line and exit code 2."""
+    try:
+        app(standalone_mode=False)
+    except TzeroError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        sys.exit(2)
+    except (typer.Exit, SystemExit) as exc:
+        code = getattr(exc, "exit_code", getattr(exc, "code", 0))
+        sys.exit(code or 0)
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        sys.exit(2)
+    except Exception as exc:
+        import click
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(1)
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,145 @@
+"""Reading bars out of the market store: adjustment (qfq/hfq) and resampling.
+
+- Prices are stored unadjusted. ``adjust="hfq"`` multiplies by the cumulative
+  backward ``adj_factor`` (Tushare convention: hfq = raw × factor);
+  ``adjust="qfq"`` by ``factor / anchor`` where the anchor is the latest factor
+  on or before ``end`` — the qfq series a user would have seen on ``end``,
+  so a later corporate action never changes an earlier query's result.
+  Dates without a factor use the last factor before them; a symbol with no
+  factor at all (indices, funds) is left unadjusted. Volume and amount are
+  never adjusted.
+- Intraday bars of 5/15/30/60 minutes are built from 1-minute bars by grouping
+  within half-day sessions (:func:`tzero.market.sessions.bar_close_for`), so no
+  bar spans the lunch break; native 5-minute TDX bars are used when no 1-minute
+  bars cover the request.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import pandas as pd
+
+from tzero.data.store import MarketStore
+from tzero.errors import StoreError
+from tzero.market import calendar, sessions
+
+Freq = Literal["1d", "1m", "5m", "15m", "30m", "60m"]
+Adjust = Literal["none", "qfq", "hfq"]
+FREQS = ("1d", "1m", "5m", "15m", "30m", "60m")
+ADJUSTS = ("none", "qfq", "hfq")
+KLINE_COLUMNS = ["ts_code", "trade_time", "open", "high", "low", "close", "volume", "amount"]
+
+
+def _read_raw(store: MarketStore, dataset: str, ts_codes: list[str],
+              start: pd.Timestamp, end_excl: pd.Timestamp) -> pd.DataFrame:
+    return store.query(dataset, "ts_code IN (SELECT unnest(?)) AND trade_time >= ? AND trade_time < ?",
+                       [ts_codes, start.to_pydatetime(), end_excl.to_pydatetime()])
+
+
+def read_adj_factor(store: MarketStore, ts_codes: list[str], end: pd.Timestamp | None = None) -> pd.DataFrame:
+    """Adj factors of the symbols up to ``end`` (all dates when None)."""
+    if end is None:
+        return store.query("adj_factor", "ts_code IN (SELECT unnest(?))", [ts_codes])
+    return store.query("adj_factor", "ts_code IN (SELECT unnest(?)) AND trade_date <= ?",
+                       [ts_codes, end.to_pydatetime()])
+
+
+def apply_adjust(bars: pd.DataFrame, adj: pd.DataFrame, adjust: Adjust, end: pd.Timestamp) -> pd.DataFrame:
+    """Adjust the OHLC columns of a Bars frame (see module docstring for the rule).
+
+    Args:
+        bars: Bars frame sorted by ``(ts_code, trade_time)``.
+        adj: ``ts_code, trade_date, adj_factor`` rows (only dates ≤ end are used).
+        adjust: ``none``, ``qfq`` or ``hfq``.
+        end: the query's end; the qfq anchor is the last factor on or before it.
+
+    Raises:
+        ValueError: unknown ``adjust``.
+    """
+    if adjust not in ADJUSTS:
+        raise ValueError(f"adjust must be one of {ADJUSTS}, got {adjust!r}")
+    if adjust == "none" or bars.empty or adj.empty:
+        return bars
+    adj = adj.loc[pd.DatetimeIndex(adj["trade_date"]) <= end].sort_values("trade_date")
+    out = bars.copy()
+    out["_d"] = pd.DatetimeIndex(out["trade_time"]).normalize()
+    out = out.sort_values("_d", kind="stable")
+    merged = pd.merge_asof(out, adj.rename(columns={"trade_date": "_d"}), on="_d", by="ts_code",
+                           direction="backward")
+    first = adj.groupby("ts_code")["adj_factor"].first()
+    f = merged["adj_factor"].fillna(merged["ts_code"].map(first)).fillna(1.0)
+    if adjust == "qfq":
+        anchor = adj.groupby("ts_code")["adj_factor"].last()
+        f = f / merged["ts_code"].map(anchor).fillna(1.0)
+    for c in ("open", "high", "low", "close"):
+        merged[c] = merged[c] * f.to_numpy()
+    merged = merged.drop(columns=["_d", "adj_factor"]).sort_values(["ts_code", "trade_time"])
+    return merged.reset_index(drop=True)
+
+
+def resample_minutes(bars: pd.DataFrame, freq: str) -> pd.DataFrame:
+    """Aggregate 1-minute bars to ``freq`` within half-day sessions.
+
+    open = first, high = max, low = min, close = last, volume/amount = sum.
+
+    Raises:
+        ValueError: a stamp outside the sessions, or an unknown frequency.
+    """
+    if freq == "1m" or bars.empty:
+        return bars
+    b = bars.assign(_bin=sessions.bar_close_for(bars["trade_time"], freq))
+    g = b.groupby(["ts_code", "_bin"], sort=True)
+    out = g.agg(open=("open", "first"), high=("high", "max"), low=("low", "min"),
+                close=("close", "last"), volume=("volume", "sum"),
+                amount=("amount", lambda s: s.sum(min_count=1)))
+    out = out.reset_index().rename(columns={"_bin": "trade_time"})
+    return out[KLINE_COLUMNS]
+
+
+def read_bars(store: MarketStore, ts_codes: list[str], freq: str = "1d", adjust: str = "qfq",
+              start=None, end=None) -> pd.DataFrame:
+    """Bars of the symbols between two dates, adjusted and at the requested frequency.
+
+    Args:
+        store: the market store.
+        ts_codes: canonical codes (see :func:`tzero.market.symbols.to_ts_codes`).
+        freq: ``1d 1m 5m 15m 30m 60m``.
+        adjust: ``none``, ``qfq`` or ``hfq``.
+        start, end: inclusive dates (whole days); default: all stored data.
+
+    Returns:
+        Bars frame with :data:`KLINE_COLUMNS`, sorted; volume in shares, amount in CNY.
+
+    Raises:
+        ValueError: unknown freq/adjust. CalendarError: a date outside the calendar.
+        StoreError: the store holds no bars of that frequency.
+    """
+    if freq not in FREQS:
+        raise ValueError(f"freq must be one of {FREQS}, got {freq!r}")
+    if adjust not in ADJUSTS:
+        raise ValueError(f"adjust must be one of {ADJUSTS}, got {adjust!r}")
+    s = calendar.to_date(start, field="start") if start is not None else pd.Timestamp("1990-01-01")
+    e = calendar.to_date(end, field="end") if end is not None else pd.Timestamp("2100-01-01")
+    if s > e:
+        raise ValueError(f"start {s.date()} is after end {e.date()}")
+    e_excl = e + pd.Timedelta(days=1)
+    if freq == "1d":
+        dataset = "bars_1d"
+        raw = _read_raw(store, dataset, ts_codes, s, e_excl)
+    else:
+        raw = _read_raw(store, "bars_1m", ts_codes, s, e_excl) if store.has("bars_1m") else None
+        dataset = "bars_1m"
+        if (raw is None or raw.empty) and freq == "5m" and store.has("bars_5m"):
+            dataset = "bars_5m"
+            raw = _read_raw(store, dataset, ts_codes, s, e_excl)
+        elif raw is not None and not raw.empty:
+            raw = resample_minutes(raw, freq)
+    if raw is None or not store.has(dataset):
+        raise StoreError(f"the market store holds no {freq} bars; run `tzero ingest` first")
+    if raw.empty:
+        return raw[KLINE_COLUMNS] if set(KLINE_COLUMNS) <= set(raw.columns) else pd.DataFrame(columns=KLINE_COLUMNS)
+    adj = read_adj_factor(store, ts_codes, e) if adjust != "none" and store.has("adj_factor") else pd.DataFrame()
+    anchor_end = min(e, pd.Timestamp(raw["trade_time"].max()).normalize())
+    out = apply_adjust(raw, adj, adjust, anchor_end if end is None else e)
+    return out[KLINE_COLUMNS].reset_index(drop=True)

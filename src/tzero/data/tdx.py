@@ -1,0 +1,465 @@
+"""Readers for TDX (通达信) client files: binary daily/minute bars and export text.
+
+Every reader returns the **Bars** frame of DESIGN.md "Data contracts": columns
+``ts_code, trade_time, open, high, low, close, volume, amount``; ``trade_time``
+is naive Asia/Shanghai wall time (daily bars at midnight of the date, minute
+bars at the bar's close, 09:31…11:30, 13:01…15:00); prices CNY (index points
+for indices), ``volume`` shares, ``amount`` CNY; sorted by ``(ts_code, trade_time)``.
+Binary files are decoded with one structured NumPy dtype per file (no
+per-record unpacking).
+
+Units found on the real TDX folder (``shared/data/tdx``, 5,208 ``.day`` files,
+checked with the median of ``amount / (volume * close)`` per file):
+
+* A-shares (SH 60/68, SZ 00/30, BJ 43/83/87): prices are integer fen (÷100),
+  ``volume`` is **shares** (ratio 0.994…1.02 on all 5,068 stock files).
+* Funds/ETFs (SH 5x, SZ 15/16/18; e.g. ``sh510300``, ``sz159919``): prices
+  are stored ×1000 (three decimals): with ÷100 the ratio is exactly 0.100 on all
+  10 ETFs, with ÷1000 it is 1.00 (510300 closes 4.060 on 2023-02-24).
+  ``volume`` is shares. Bonds (SH 11, SZ 12) share the ×1000 price scale in
+  TDX; the folder holds none, so that case is unverified.
+* Indices (``sh000xxx``, ``sz399xxx``, ``bj899xxx``): ``volume`` is in **lots**
+  (手, 100 shares): ``amount / volume`` is 106…8,440 CNY per unit (median
+  ≈1,300), i.e. 1…84 CNY per share with lots and an impossible 1,300 CNY per
+  share without; the SSE Composite 1-minute volume summed over a day equals the
+  ``sh000001.day`` volume × 100 (2016-01-04, 2018-06-01, 2019-02-12). Volume is
+  therefore multiplied by 100. The reserved field of index records is not zero
+  (it packs advancing/declining counts) and is ignored.
+* ``.lc1``/``.lc5`` minute files: float32 prices in CNY (no scale), ``volume``
+  in shares (``sh688001.lc1``: ``amount / (volume * close)`` = 1.0000), stamps
+  are the bar close (571 = 09:31 … 900 = 15:00). Index minute files are assumed
+  to use lots like ``.day`` files (none in the folder to check).
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from tzero.errors import DataFormatError
+from tzero.market.symbols import board_of, tdx_name, to_ts_code
+
+BARS_COLUMNS = ["ts_code", "trade_time", "open", "high", "low", "close", "volume", "amount"]
+
+#: One ``.day`` record: date YYYYMMDD, OHLC ×100 (×1000 for funds), amount, volume, reserved.
+DAY_DTYPE = np.dtype(
+    [("date", "<u4"), ("open", "<u4"), ("high", "<u4"), ("low", "<u4"), ("close", "<u4"),
+     ("amount", "<f4"), ("volume", "<u4"), ("reserved", "<u4")]
+)
+#: One ``.lc1``/``.lc5`` record: packed date, minutes since midnight, OHLC and amount float32.
+LC_DTYPE = np.dtype(
+    [("date", "<u2"), ("minute", "<u2"), ("open", "<f4"), ("high", "<f4"), ("low", "<f4"),
+     ("close", "<f4"), ("amount", "<f4"), ("volume", "<u4"), ("reserved", "<u4")]
+)
+RECORD_SIZE = 32
+assert DAY_DTYPE.itemsize == LC_DTYPE.itemsize == RECORD_SIZE
+
+#: Price scale of ``.day`` integers: fen for stocks and indices, 1/1000 CNY for funds and bonds.
+PRICE_SCALE_STOCK = 100.0
+PRICE_SCALE_FUND = 1000.0
+#: Shares per TDX lot (手); index volumes are stored in lots.
+SHARES_PER_LOT = 100.0
+#: float32 prices are rounded to the finest TDX tick (0.001) to drop float32 noise.
+PRICE_DECIMALS = 3
+#: ``.lc`` packed-date epoch: year = n // 2048 + 2004.
+LC_YEAR_BASE = 2004
+
+_STEM = re.compile(r"^(sh|sz|bj)(\d{6})$", re.IGNORECASE)
+_INDEX_PREFIX = {"SH": "000", "SZ": "399", "BJ": "899"}
+_BINARY_SUFFIXES = {".day", ".lc1", ".lc5"}
+
+
+def ts_code_from_path(path: str | Path) -> str:
+    """``ts_code`` of a TDX binary file from its name: ``sh600519.day`` → ``600519.SH``.
+
+    Raises:
+        DataFormatError: the file stem is not ``sh``/``sz``/``bj`` plus 6 digits.
+    """
+    return _code_of_stem(Path(path).stem, path)
+
+
+def _code_of_stem(stem: str, path: str | Path) -> str:
+    m = _STEM.match(stem)
+    if not m:
+        raise DataFormatError(
+            f"{path}: file name {stem!r} does not name a security; "
+            "expected sh600519.day, sz000001.lc1 or bj430047.day"
+        )
+    return f"{m.group(2)}.{m.group(1).upper()}"
+
+
+def is_index(ts_code: str) -> bool:
+    """True for index codes (SH 000xxx, SZ 399xxx, BJ 899xxx), whose TDX volume is in lots."""
+    code, ex = ts_code.split(".")
+    return code.startswith(_INDEX_PREFIX.get(ex, "#"))
+
+
+def price_scale(ts_code: str) -> float:
+    """Divisor of ``.day`` integer prices: 1000 for funds/ETFs/bonds, 100 otherwise."""
+    return PRICE_SCALE_FUND if (not is_index(ts_code) and board_of(ts_code) == "fund") else PRICE_SCALE_STOCK
+
+
+def volume_scale(ts_code: str) -> float:
+    """Multiplier from TDX volume to shares: 100 for indices (lots), 1 otherwise."""
+    return SHARES_PER_LOT if is_index(ts_code) else 1.0
+
+
+def _load_records(path: Path, dtype: np.dtype) -> np.ndarray:
+    """Read a whole 32-byte-record file with one ``np.fromfile``; size checked first."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise DataFormatError(f"{path}: no such file") from None
+    if size == 0:
+        raise DataFormatError(f"{path}: empty file (0 bytes); re-download it in the TDX client")
+    if size % RECORD_SIZE:
+        raise DataFormatError(
+            f"{path}: size {size} bytes is not a multiple of {RECORD_SIZE} "
+            f"(the TDX record size); the file is truncated or not a TDX bar file"
+        )
+    return np.fromfile(path, dtype=dtype)
+
+
+def _yyyymmdd_to_datetime(dates: np.ndarray, path: Path | str) -> np.ndarray:
+    """Vectorised YYYYMMDD integers → ``datetime64[ns]``; invalid dates raise."""
+    d = dates.astype(np.int64)
+    return _ymd_to_datetime(d // 10000, d // 100 % 100, d % 100, path, dates)
+
+
+def _ymd_to_datetime(y: np.ndarray, m: np.ndarray, d: np.ndarray, path: Path | str,
+                     raw: np.ndarray) -> np.ndarray:
+    ok = (m >= 1) & (m <= 12) & (d >= 1) & (d <= 31) & (y >= 1900) & (y <= 2200)
+    months = ((y - 1970) * 12 + (m - 1)).astype("datetime64[M]")
+    days = months.astype("datetime64[D]") + (d - 1).astype("timedelta64[D]")
+    ok &= days.astype("datetime64[M]") == months  # rejects 2023-02-30 and the like
+    if not ok.all():
+        i = int(np.flatnonzero(~ok)[0])
+        raise DataFormatError(f"{path}: record {i + 1} has an invalid date {int(raw[i])}")
+    return days.astype("datetime64[ns]")
+
+
+def _frame(codes: np.ndarray, times: np.ndarray, cols: dict[str, np.ndarray]) -> pd.DataFrame:
+    df = pd.DataFrame({"ts_code": codes, "trade_time": times, **cols}, columns=BARS_COLUMNS)
+    return df
+
+
+def _sort_bars(df: pd.DataFrame, known_sorted: bool | None = None) -> pd.DataFrame:
+    """Sort by ``(ts_code, trade_time)`` unless already sorted (then no copy)."""
+    if known_sorted is None:
+        known_sorted = df["ts_code"].is_monotonic_increasing and _times_sorted_within(df)
+    if known_sorted:
+        return df
+    return df.sort_values(["ts_code", "trade_time"], kind="stable").reset_index(drop=True)
+
+
+def _times_sorted_within(df: pd.DataFrame) -> bool:
+    t = df["trade_time"].to_numpy()
+    c = df["ts_code"].to_numpy()
+    if len(t) < 2:
+        return True
+    same = c[1:] == c[:-1]
+    return bool(np.all(t[1:][same] >= t[:-1][same]))
+
+
+def _day_columns(rec: np.ndarray, pscale: np.ndarray | float, vscale: np.ndarray | float
+                 ) -> dict[str, np.ndarray]:
+    out = {k: rec[k] / pscale for k in ("open", "high", "low", "close")}
+    out["volume"] = rec["volume"].astype(np.float64) * vscale
+    out["amount"] = rec["amount"].astype(np.float64)
+    return out
+
+
+def read_day(path: str | Path) -> pd.DataFrame:
+    """Read one TDX daily-bar file ``vipdoc/{sh,sz,bj}/lday/<name>.day``.
+
+    Records are 32-byte little-endian ``<IIIIIfII``: date YYYYMMDD; open, high,
+    low, close as integers (÷100 for stocks and indices, ÷1000 for funds/ETFs
+    and bonds); amount float32 CNY; volume (shares, lots for indices); reserved.
+    See the module docstring for how the units were verified.
+
+    Args:
+        path: the ``.day`` file; its name gives the ``ts_code``.
+
+    Returns:
+        Bars frame: ``ts_code`` (str), ``trade_time`` (datetime64[ns], midnight
+        of the session), ``open high low close`` (float64 CNY; index points for
+        indices), ``volume`` (float64 shares; index lots ×100), ``amount``
+        (float64 CNY); sorted by ``trade_time``.
+
+    Raises:
+        DataFormatError: the name maps to no symbol, the file is empty, its
+            size is not a multiple of 32 bytes, or a record has an invalid date.
+    """
+    path = Path(path)
+    ts_code = ts_code_from_path(path)
+    rec = _load_records(path, DAY_DTYPE)
+    times = _yyyymmdd_to_datetime(rec["date"], path)
+    cols = _day_columns(rec, price_scale(ts_code), volume_scale(ts_code))
+    codes = np.full(len(rec), ts_code, dtype=object)
+    return _sort_bars(_frame(codes, times, cols))
+
+
+def read_lc(path: str | Path) -> pd.DataFrame:
+    """Read one TDX minute-bar file: ``.lc1`` (1-minute, ``minline/``) or ``.lc5`` (5-minute, ``fzline/``).
+
+    Records are 32-byte ``<HHfffffII``: packed date (year = n // 2048 + 2004,
+    month = (n % 2048) // 100, day = (n % 2048) % 100); minutes since midnight
+    of the bar's **close** (571 = 09:31); open, high, low, close, amount float32;
+    volume; reserved.
+
+    Args:
+        path: the ``.lc1``/``.lc5`` file; its name gives the ``ts_code``.
+
+    Returns:
+        Bars frame with ``trade_time`` at the bar close (09:31…11:30,
+        13:01…15:00 for 1-minute bars; 09:35…15:00 for 5-minute bars), prices
+        float64 CNY rounded to 0.001 (float32 noise removed), ``volume`` float64
+        shares (index lots ×100, assumed), ``amount`` float64 CNY.
+
+    Raises:
+        DataFormatError: the name maps to no symbol, the file is empty, its
+            size is not a multiple of 32 bytes, or a record has an invalid
+            date or minute.
+    """
+    path = Path(path)
+    ts_code = ts_code_from_path(path)
+    rec = _load_records(path, LC_DTYPE)
+    n = rec["date"].astype(np.int64)
+    days = _ymd_to_datetime(n // 2048 + LC_YEAR_BASE, n % 2048 // 100, n % 2048 % 100, path, n)
+    minute = rec["minute"].astype(np.int64)
+    bad = minute > 24 * 60
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise DataFormatError(f"{path}: record {i + 1} has an invalid minute {int(minute[i])}")
+    times = days + (minute * 60_000_000_000).astype("timedelta64[ns]")
+    cols = {k: np.round(rec[k].astype(np.float64), PRICE_DECIMALS)
+            for k in ("open", "high", "low", "close")}
+    cols["volume"] = rec["volume"].astype(np.float64) * volume_scale(ts_code)
+    cols["amount"] = rec["amount"].astype(np.float64)
+    codes = np.full(len(rec), ts_code, dtype=object)
+    return _sort_bars(_frame(codes, times, cols))
+
+
+def scan_vipdoc(tdx_dir: str | Path) -> list[Path]:
+    """All daily-bar files ``<tdx_dir>/vipdoc/{sh,sz,bj}/lday/*.day``, sorted by ``ts_code``.
+
+    Files whose names map to no symbol are left out (TDX keeps a few helper
+    files there); :func:`read_day` on them would raise.
+
+    Args:
+        tdx_dir: the TDX client folder (the one holding ``vipdoc``) or
+            ``vipdoc`` itself.
+
+    Raises:
+        DataFormatError: no ``vipdoc`` folder under ``tdx_dir``.
+    """
+    root = Path(tdx_dir)
+    vipdoc = root if root.name.lower() == "vipdoc" else root / "vipdoc"
+    if not vipdoc.is_dir():
+        raise DataFormatError(f"{root}: no vipdoc folder; pass the TDX client folder (--tdx-dir)")
+    found: list[tuple[str, Path]] = []
+    for market in ("sh", "sz", "bj"):
+        lday = vipdoc / market / "lday"
+        if not lday.is_dir():
+            continue
+        for p in lday.iterdir():
+            stem = p.stem
+            if p.suffix.lower() == ".day" and _STEM.match(stem):
+                found.append((_code_of_stem(stem, p), p))
+    found.sort()
+    return [p for _, p in found]
+
+
+def read_vipdoc_day(
+    tdx_dir: str | Path,
+    ts_codes: Iterable[str] | None = None,
+    on_error: Literal["raise", "skip"] = "raise",
+) -> pd.DataFrame:
+    """Read all (or the selected) ``.day`` files of a TDX folder into one Bars frame.
+
+    Each file is read with one ``np.fromfile``; the record arrays are
+    concatenated and the frame is built once, so ~1.5M bars take well under a
+    second plus file-open time. Units as in :func:`read_day`.
+
+    Args:
+        tdx_dir: TDX client folder holding ``vipdoc``.
+        ts_codes: symbols to read (any form :func:`~tzero.market.symbols.to_ts_code`
+            accepts); ``None`` reads every file. A selected symbol without a
+            file raises.
+        on_error: ``"raise"`` (default) stops at the first bad file;
+            ``"skip"`` leaves bad files out with a ``UserWarning`` naming each.
+
+    Returns:
+        Bars frame sorted by ``(ts_code, trade_time)``.
+
+    Raises:
+        DataFormatError: a bad file (with ``on_error="raise"``), a selected
+            symbol with no ``.day`` file, or nothing to read.
+    """
+    if ts_codes is None:
+        paths = scan_vipdoc(tdx_dir)
+    else:
+        root = Path(tdx_dir)
+        vipdoc = root if root.name.lower() == "vipdoc" else root / "vipdoc"
+        paths = []
+        for c in sorted({to_ts_code(s) for s in ts_codes}):
+            p = vipdoc / c.split(".")[1].lower() / "lday" / f"{tdx_name(c)}.day"
+            if not p.is_file():
+                raise DataFormatError(f"{p}: no daily file for {c} in {root}")
+            paths.append(p)
+    recs: list[np.ndarray] = []
+    codes: list[str] = []
+    for p in paths:
+        try:
+            code = _code_of_stem(p.stem, p)
+            rec = _load_records(p, DAY_DTYPE)
+        except DataFormatError as e:
+            if on_error == "raise":
+                raise
+            warnings.warn(f"skipped: {e}", UserWarning, stacklevel=2)
+            continue
+        recs.append(rec)
+        codes.append(code)
+    if not recs:
+        raise DataFormatError(f"{tdx_dir}: no readable .day files")
+    counts = np.fromiter((len(r) for r in recs), dtype=np.int64, count=len(recs))
+    allrec = np.concatenate(recs)
+    pscale = np.repeat(np.array([price_scale(c) for c in codes]), counts)
+    vscale = np.repeat(np.array([volume_scale(c) for c in codes]), counts)
+    times = _yyyymmdd_to_datetime(allrec["date"], tdx_dir)
+    code_col = np.repeat(np.array(codes, dtype=object), counts)
+    # paths come sorted by ts_code; within a file TDX writes dates ascending
+    dates = allrec["date"]
+    first = np.zeros(len(dates), dtype=bool)
+    first[np.cumsum(counts)[:-1]] = True
+    ordered = bool(np.all((dates[1:] > dates[:-1]) | first[1:]))
+    ordered &= codes == sorted(codes)
+    frame = _frame(code_col, times, _day_columns(allrec, pscale, vscale))
+    return _sort_bars(frame, known_sorted=ordered)
+
+
+_EXPORT_ADJUST = {"前复权": "qfq", "后复权": "hfq", "不复权": "none"}
+_FOOTER = "数据来源"
+
+
+def _decode_gbk(path: Path) -> str:
+    raw = path.read_bytes()
+    if not raw:
+        raise DataFormatError(f"{path}: empty file")
+    try:
+        return raw.decode("gbk")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        raise DataFormatError(
+            f"{path}: line {line}: bytes are not valid GBK ({e.reason} at byte {e.start}); "
+            "export again from TDX or convert the file to GBK"
+        ) from None
+
+
+def read_export_txt(path: str | Path) -> pd.DataFrame:
+    """Read a TDX "export" text file such as ``T0002/export/SH#601003.txt``.
+
+    Layout (GBK): line 1 ``601003 柳钢股份 日线 前复权`` (code, name, period,
+    adjustment); line 2 the column titles ``日期 开盘 最高 最低 收盘 成交量 成交额``
+    (a ``时间`` column follows ``日期`` in minute exports, ``HHMM`` at bar close);
+    then one comma- or tab-separated row per bar, date ``YYYY/MM/DD``; a last
+    line ``数据来源:通达信``. ``成交量`` is shares and ``成交额`` CNY (checked:
+    close × volume ≈ amount on 601003).
+
+    Prices are kept as exported, i.e. adjusted as line 1 says (usually 前复权,
+    forward-adjusted). Forward adjustment can make old prices negative (601006
+    大秦铁路 starts at -0.32 in 2006): those are real qfq values and are kept,
+    not treated as errors. The adjustment is recorded in
+    ``df.attrs["adjust"]`` (``"qfq"``, ``"hfq"`` or ``"none"``).
+
+    Args:
+        path: the export file; its name (``SH#601003.txt``) gives the ``ts_code``,
+            falling back to the code on line 1.
+
+    Returns:
+        Bars frame (prices float64 CNY as exported, ``volume`` shares,
+        ``amount`` CNY), sorted by ``trade_time``.
+
+    Raises:
+        DataFormatError: empty file, bytes that are not GBK, no header, or a
+            row that does not parse; the message names the file and line.
+    """
+    path = Path(path)
+    text = _decode_gbk(path)
+    lines = text.splitlines()
+    if len(lines) < 2:
+        raise DataFormatError(f"{path}: expected a title line and a column line, got {len(lines)} line(s)")
+    title = lines[0].split()
+    ts_code = _export_ts_code(path, title)
+    adjust = next((_EXPORT_ADJUST[w] for w in title if w in _EXPORT_ADJUST), "none")
+    minute = "时间" in lines[1]
+    n_fields = 8 if minute else 7
+    rows: list[list[str]] = []
+    line_no: list[int] = []
+    for i, line in enumerate(lines[2:], start=3):
+        s = line.strip()
+        if not s or s.startswith(_FOOTER):
+            continue
+        parts = [p.strip() for p in re.split(r"[,\t]", s)]
+        if len(parts) != n_fields:
+            raise DataFormatError(
+                f"{path}: line {i}: expected {n_fields} fields, got {len(parts)}: {s[:60]!r}"
+            )
+        rows.append(parts)
+        line_no.append(i)
+    if not rows:
+        raise DataFormatError(f"{path}: no data rows")
+    arr = np.array(rows, dtype=object)
+    stamp = pd.Series(arr[:, 0]).str.replace("-", "/", regex=False)
+    if minute:
+        stamp = stamp + " " + pd.Series(arr[:, 1]).str.zfill(4)
+        times = pd.to_datetime(stamp, format="%Y/%m/%d %H%M", errors="coerce")
+    else:
+        times = pd.to_datetime(stamp, format="%Y/%m/%d", errors="coerce")
+    nums = pd.DataFrame(arr[:, n_fields - 6:], columns=["open", "high", "low", "close", "volume", "amount"])
+    nums = nums.apply(pd.to_numeric, errors="coerce").astype(np.float64)
+    bad = times.isna().to_numpy() | nums.isna().any(axis=1).to_numpy()
+    if bad.any():
+        j = int(np.flatnonzero(bad)[0])
+        raise DataFormatError(f"{path}: line {line_no[j]}: cannot parse {','.join(rows[j])!r}")
+    codes = np.full(len(rows), ts_code, dtype=object)
+    df = _sort_bars(_frame(codes, times.to_numpy("datetime64[ns]"),
+                           {c: nums[c].to_numpy() for c in nums.columns}))
+    df.attrs["adjust"] = adjust
+    return df
+
+
+def _export_ts_code(path: Path, title: list[str]) -> str:
+    candidates = [path.stem] + title[:1]
+    for c in candidates:
+        try:
+            return to_ts_code(c)
+        except ValueError:
+            continue
+    raise DataFormatError(
+        f"{path}: cannot tell the symbol from the file name or line 1; "
+        "name the file like SH#601003.txt"
+    )
+
+
+def read_tdx_file(path: str | Path) -> pd.DataFrame:
+    """Read any TDX bar file by its suffix: ``.day`` → :func:`read_day`, ``.lc1``/``.lc5`` → :func:`read_lc`, ``.txt`` → :func:`read_export_txt`.
+
+    Raises:
+        DataFormatError: unknown suffix, or whatever the chosen reader raises.
+    """
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix == ".day":
+        return read_day(p)
+    if suffix in _BINARY_SUFFIXES:
+        return read_lc(p)
+    if suffix == ".txt":
+        return read_export_txt(p)
+    raise DataFormatError(f"{p}: unknown TDX file type {suffix!r}; expected .day, .lc1, .lc5 or .txt")

@@ -1,0 +1,334 @@
+"""The LSTM forecaster of spec 002: one dual-head model per symbol.
+
+Pipeline per ``ts_code`` (spec 002 §1–§4, spec 004 §3.2–§3.4):
+
+1. The 21 features (:mod:`tzero.features.lstm_features`), standardised with
+   the training rows' mean and std.
+2. 60-session windows, labels from the next 5 sessions
+   (:mod:`tzero.training.windows`).
+3. Holdout = samples whose window ends in the last ~3 months
+   (``holdout_sessions`` = 63, at least 10); training samples end ``horizon``
+   sessions before the holdout starts (no label overlap).
+4. Optional TimeSeriesSplit CV on the training part (default grid, 5 folds;
+   ``fast``: single combination, 3 folds), scored ``avg_f1 − 0.1·log1p(avg_mse)``.
+5. Final fit with the best parameters (early stopping on the last 15% of the
+   training part), then holdout metrics. The model kept is this one: its
+   holdout numbers are genuinely out of sample.
+
+Returns are trained in percent (:data:`RETURN_SCALE`) for numerical balance
+with the classification loss; every number leaving this module is decimal.
+"""
+
+from __future__ import annotations
+
+import io
+import multiprocessing as mp
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import pandas as pd
+import torch
+
+from tzero.errors import ModelError
+from tzero.features.lstm_features import FEATURE_NAMES, feature_matrix
+from tzero.models.base import check_panel, panel_until
+from tzero.models.lstm_nets import build_net
+from tzero.training import cv as cvmod
+from tzero.training.loop import TrainConfig, pick_device, predict_batches, train_dual_head
+from tzero.training.metrics import classification_metrics, regression_metrics
+from tzero.training.windows import WindowSet, make_windows
+
+SEQ_LEN = 60
+FORECAST_DAYS = 5
+MIN_TRADING_DAYS = 65
+RETURN_SCALE = 100.0
+HOLDOUT_SESSIONS = 63
+MIN_HOLDOUT = 10
+EARLY_STOP_FRACTION = 0.15
+TRAIN_AND_SAVE_DEFAULTS = {"lr": 5e-4, "hidden_size": 64, "epochs": 50, "batch_size": 32}
+
+
+@dataclass(frozen=True)
+class LstmConfig:
+    """Configuration of :class:`LstmForecaster`.
+
+    Attributes:
+        model_type: ``enhanced`` (default, spec 002 §3.2) or ``basic``.
+        mode: ``full`` (default grid, 5 folds) or ``fast`` (single combo, 3 folds).
+        cv: run CV tuning (``do_cv_tune``); without it, ``params`` are used.
+        params: lr / hidden_size / epochs / batch_size when CV is off.
+        history: at most this many most recent sessions per symbol (None: all).
+        holdout_sessions: holdout length in sessions (~3 months).
+        train: base :class:`TrainConfig` (improved strategy defaults).
+        seq_len, horizon: 60 and 5 (spec 002 §1).
+    """
+
+    model_type: str = "enhanced"
+    mode: str = "full"
+    cv: bool = True
+    params: dict = field(default_factory=lambda: dict(TRAIN_AND_SAVE_DEFAULTS))
+    history: int | None = None
+    holdout_sessions: int = HOLDOUT_SESSIONS
+    train: TrainConfig = field(default_factory=TrainConfig)
+    seq_len: int = SEQ_LEN
+    horizon: int = FORECAST_DAYS
+
+    def grid(self) -> tuple[dict, int]:
+        """The CV grid and fold count for this mode."""
+        if self.mode == "fast":
+            return cvmod.FAST_PARAM_GRID, cvmod.FAST_N_SPLITS
+        return cvmod.DEFAULT_PARAM_GRID, cvmod.DEFAULT_N_SPLITS
+
+
+@dataclass
+class SymbolModel:
+    """One fitted symbol: network, scaler, calibration and its training record."""
+
+    net: torch.nn.Module
+    params: dict
+    mean: np.ndarray
+    std: np.ndarray
+    resid_std: np.ndarray
+    metrics: dict
+    holdout: pd.DataFrame
+    trained_until: pd.Timestamp
+    stats: dict
+
+
+def _prepare(bars: pd.DataFrame, cfg: LstmConfig) -> WindowSet:
+    feats, valid = feature_matrix(bars)
+    return make_windows(feats, valid, bars["close"].to_numpy(), bars["trade_time"].to_numpy(),
+                        cfg.seq_len, cfg.horizon)
+
+
+class LstmForecaster:
+    """Spec-002 LSTM, one network per ``ts_code`` (see module docstring).
+
+    Fitted attributes: ``models_`` (ts_code → :class:`SymbolModel`).
+    """
+
+    name: ClassVar[str] = "lstm"
+
+    def __init__(self, config: LstmConfig | None = None) -> None:
+        self.config = config or LstmConfig()
+        self.horizon = self.config.horizon
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, panel: pd.DataFrame, progress: Callable[[str, int, int], None] | None = None,
+            n_jobs: int = 1) -> Self:
+        """Fit one network per symbol in the panel (qfq daily Bars).
+
+        Args:
+            panel: daily Bars of one or more symbols.
+            progress: optional ``progress(ts_code, done, total)``: epochs of the
+                symbol when ``n_jobs == 1``, else symbols finished.
+            n_jobs: symbols trained at once in worker processes, each with one
+                torch thread (small LSTMs do not use two threads well, so two
+                processes on two cores train about twice as fast). Results do
+                not depend on ``n_jobs``: each symbol is seeded alike.
+
+        Raises:
+            ModelError: a symbol with too little history for the windows and holdout.
+        """
+        check_panel(panel)
+        groups = [(c, b.reset_index(drop=True)) for c, b in panel.groupby("ts_code", sort=True)]
+        self.models_: dict[str, SymbolModel] = {}
+        if n_jobs <= 1 or len(groups) <= 1:
+            for code, bars in groups:
+                self.models_[code] = self._fit_symbol(code, bars, progress)
+            return self
+        ctx = mp.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=min(n_jobs, len(groups)), mp_context=ctx,
+                                 initializer=_worker_init) as pool:
+            futs = {pool.submit(_fit_worker, self.config, code, bars): code for code, bars in groups}
+            for i, fut in enumerate(as_completed(futs)):
+                self.models_[futs[fut]] = fut.result()
+                if progress:
+                    progress(futs[fut], i + 1, len(groups))
+        self.models_ = dict(sorted(self.models_.items()))
+        return self
+
+    def _fit_symbol(self, code: str, bars: pd.DataFrame, progress) -> SymbolModel:
+        cfg = self.config
+        if cfg.history:
+            bars = bars.iloc[-cfg.history:].reset_index(drop=True)
+        need = MIN_TRADING_DAYS + cfg.horizon + MIN_HOLDOUT
+        if len(bars) < need:
+            raise ModelError(f"{code}: {len(bars)} sessions, LSTM needs at least {need}")
+        t0 = time.perf_counter()
+        ws = _prepare(bars, cfg).labelled()
+        n_hold = max(MIN_HOLDOUT, min(cfg.holdout_sessions, len(ws) // 5))
+        hold_idx = np.arange(len(ws) - n_hold, len(ws))
+        train_idx = np.arange(0, max(0, len(ws) - n_hold - cfg.horizon))
+        if len(train_idx) < 50:
+            raise ModelError(f"{code}: only {len(train_idx)} training windows after the holdout")
+        train = ws.subset(train_idx)
+        rows = train.X[:, -1, :]
+        mean, std = rows.mean(axis=0), rows.std(axis=0) + 1e-6
+        Xs = ((train.X - mean) / std).astype(np.float32)
+        device = pick_device()
+        params = dict(cfg.params)
+        cv_table: list = []
+        if cfg.cv:
+            grid, n_splits = cfg.grid()
+            res = cvmod.grid_search(len(train), grid, n_splits, cfg.horizon,
+                                    lambda p, tr, te: self._fold(p, Xs, train, tr, te, device))
+            params, cv_table = res.best_params, res.table
+        epochs_cb = (lambda e, n: progress(code, e, n)) if progress else None
+        net, tres = self._train(params, Xs, train, np.arange(len(train)), device, epochs_cb)
+        val_n = max(1, int(len(train) * EARLY_STOP_FRACTION))
+        _, vpred = predict_batches(net, Xs[-val_n:])
+        resid = vpred / RETURN_SCALE - train.y_ret[-val_n:]
+        hold = ws.subset(hold_idx)
+        probs, hpred = predict_batches(net, ((hold.X - mean) / std).astype(np.float32))
+        hpred = hpred / RETURN_SCALE
+        metrics = _holdout_metrics(hold, probs, hpred)
+        metrics.update(_naive_metrics(bars, hold))
+        close = bars["close"].to_numpy()
+        holdout = pd.DataFrame({
+            "trade_time": hold.times, "close": close[hold.end],
+            "pred_return": np.prod(1 + hpred, axis=1) - 1,
+            "actual_return": np.prod(1 + hold.y_ret, axis=1) - 1,
+            "prob_up": probs[:, 1],
+        })
+        holdout["pred_close"] = holdout["close"] * (1 + holdout["pred_return"])
+        holdout["actual_close"] = close[hold.end + cfg.horizon]
+        secs = time.perf_counter() - t0
+        return SymbolModel(net.cpu(), params, mean, std, resid.std(axis=0), metrics, holdout,
+                           pd.Timestamp(bars["trade_time"].iloc[-1]),
+                           {"train_seconds": secs, "samples_seen": tres.samples_seen,
+                            "epochs_run": tres.epochs_run, "best_epoch": tres.best_epoch,
+                            "n_train": len(train), "n_holdout": len(hold), "cv": cv_table})
+
+    def _train(self, params: dict, Xs: np.ndarray, ws: WindowSet, idx: np.ndarray, device,
+               on_epoch=None):
+        cfg = self.config
+        torch.manual_seed(cfg.train.seed)
+        net = build_net(cfg.model_type, Xs.shape[2], int(params["hidden_size"]), cfg.horizon).to(device)
+        tcfg = replace(cfg.train, lr=float(params["lr"]), epochs=int(params["epochs"]),
+                       batch_size=int(params["batch_size"]))
+        n_val = max(1, int(len(idx) * EARLY_STOP_FRACTION))
+        fit_idx, val_idx = idx[: -n_val - cfg.horizon], idx[-n_val:]
+        if len(fit_idx) < 10:
+            fit_idx, val_idx = idx, idx[:0]
+        y = ws.y_ret * RETURN_SCALE
+        val = (Xs[val_idx], ws.y_dir[val_idx], y[val_idx]) if len(val_idx) else None
+        res = train_dual_head(net, Xs[fit_idx], ws.y_dir[fit_idx], y[fit_idx], tcfg, val, on_epoch)
+        return net, res
+
+    def _fold(self, params, Xs, ws, tr, te, device) -> dict:
+        net, _ = self._train(params, Xs, ws, tr, device)
+        probs, pred = predict_batches(net, Xs[te])
+        c = classification_metrics(ws.y_dir[te], probs.argmax(axis=1))
+        r = regression_metrics(ws.y_ret[te], pred / RETURN_SCALE)
+        return {"f1": c["f1"], "mse": r["mse"]}
+
+    # --------------------------------------------------------------- prediction
+    def predict(self, panel: pd.DataFrame, as_of: Any) -> pd.DataFrame:
+        """Forecast the next ``horizon`` sessions for each fitted symbol in the panel.
+
+        Uses rows with ``trade_time <= as_of`` only. ``mean``/``cum_mean`` come
+        from the return head; ``std`` is the per-step residual std measured on
+        the early-stopping slice; ``prob_up`` at the last step is the direction
+        head's probability, earlier steps a normal approximation.
+
+        Returns:
+            Forecast frame (:data:`tzero.models.base.FORECAST_COLUMNS`), plus
+            ``model_version`` (the trained-until date).
+
+        Raises:
+            ModelError: not fitted, or a symbol without a full window at as_of.
+        """
+        if not hasattr(self, "models_"):
+            raise ModelError("LSTM model is not fitted")
+        rows = []
+        for code, bars in panel_until(panel, as_of).groupby("ts_code", sort=True):
+            m = self.models_.get(code)
+            if m is None:
+                continue
+            bars = bars.reset_index(drop=True)
+            feats, valid = feature_matrix(bars.iloc[-(self.config.seq_len + 200):])
+            if len(feats) < self.config.seq_len or not valid[-self.config.seq_len:].all():
+                raise ModelError(f"{code}: no complete {self.config.seq_len}-session window at {as_of}")
+            x = ((feats[-self.config.seq_len:] - m.mean) / m.std).astype(np.float32)[None]
+            probs, ret = predict_batches(m.net, x, device=torch.device("cpu"))
+            rows.extend(_forecast_rows(code, bars["trade_time"].iloc[-1], ret[0] / RETURN_SCALE,
+                                       m.resid_std, float(probs[0, 1]), float(probs[0, 0])))
+        return pd.DataFrame(rows)
+
+    # ------------------------------------------------------------------- state
+    def state_dict(self) -> dict:
+        """Plain-data state: config and, per symbol, weights (bytes) and calibration."""
+        out = {"config": {**asdict(self.config)}, "models": {}}
+        for code, m in self.models_.items():
+            buf = io.BytesIO()
+            torch.save(m.net.state_dict(), buf)
+            out["models"][code] = {
+                "weights": buf.getvalue(), "params": m.params, "mean": m.mean.tolist(),
+                "std": m.std.tolist(), "resid_std": m.resid_std.tolist(), "metrics": m.metrics,
+                "trained_until": str(m.trained_until.date()), "stats": m.stats,
+                "holdout": m.holdout.to_dict(orient="list"),
+            }
+        return out
+
+    @classmethod
+    def from_state(cls, state: dict) -> Self:
+        """Rebuild a fitted forecaster from :meth:`state_dict` output."""
+        c = dict(state["config"])
+        c["train"] = TrainConfig(**c["train"])
+        self = cls(LstmConfig(**c))
+        self.models_ = {}
+        for code, s in state["models"].items():
+            net = build_net(self.config.model_type, len(FEATURE_NAMES), int(s["params"]["hidden_size"]),
+                            self.config.horizon)
+            net.load_state_dict(torch.load(io.BytesIO(s["weights"]), weights_only=True))
+            net.eval()
+            self.models_[code] = SymbolModel(
+                net, s["params"], np.asarray(s["mean"], np.float32), np.asarray(s["std"], np.float32),
+                np.asarray(s["resid_std"]), s["metrics"], pd.DataFrame(s["holdout"]),
+                pd.Timestamp(s["trained_until"]), s["stats"])
+        return self
+
+
+def _worker_init() -> None:
+    torch.set_num_threads(1)
+
+
+def _fit_worker(config: LstmConfig, code: str, bars: pd.DataFrame) -> SymbolModel:
+    return LstmForecaster(config)._fit_symbol(code, bars, None)
+
+
+def _forecast_rows(code, as_of, ret: np.ndarray, resid_std: np.ndarray, p_up: float, p_down: float):
+    from scipy.stats import norm
+
+    cum = np.cumprod(1 + ret) - 1
+    cum_std = np.sqrt(np.cumsum(np.asarray(resid_std) ** 2))
+    rows = []
+    for k in range(len(ret)):
+        last = k == len(ret) - 1
+        pu = p_up if last else float(norm.sf(0, loc=cum[k], scale=max(cum_std[k], 1e-6)))
+        rows.append({"ts_code": code, "as_of": pd.Timestamp(as_of), "step": k + 1,
+                     "mean": float(ret[k]), "cum_mean": float(cum[k]), "std": float(resid_std[k]),
+                     "prob_up": pu, "prob_down": p_down if last else 1.0 - pu,
+                     "regime": None, "regime_prob": float("nan")})
+    return rows
+
+
+def _holdout_metrics(hold: WindowSet, probs: np.ndarray, pred: np.ndarray) -> dict:
+    c = classification_metrics(hold.y_dir, probs.argmax(axis=1))
+    r = regression_metrics(hold.y_ret, pred)
+    return {**c, **r, "n": len(hold)}
+
+
+def _naive_metrics(bars: pd.DataFrame, hold: WindowSet) -> dict:
+    """Holdout metrics of the naive baselines: zero return, and sign of the last 5 sessions."""
+    close = bars["close"].to_numpy()
+    past = close[hold.end] / close[np.maximum(hold.end - FORECAST_DAYS, 0)] - 1
+    zero = regression_metrics(hold.y_ret, np.zeros_like(hold.y_ret))
+    mom = classification_metrics(hold.y_dir, (past > 0).astype(int))
+    return {"naive_zero_mse": zero["mse"], "naive_zero_mae": zero["mae"],
+            "naive_momentum_accuracy": mom["accuracy"], "naive_momentum_f1": mom["f1"]}

@@ -1,0 +1,79 @@
+"""T+0 (做T) intensity policy: how hard to trade around a held position.
+
+Spec 000 §3.2 / §5.1: the HMM regime is the state filter — bull or good
+micro-structure raises T+0 activity, bear shrinks or pauses it — and the
+forecast volatility sizes it. The thresholds are named, dated-free domain
+values (daily decimal volatility of the forecast):
+
+- ``VOL_LOW`` 0.8%: below it a day's range rarely covers a round trip's costs
+  (commission both ways, stamp duty on the sell, slippage ≈ 0.15–0.25%), so
+  T+0 is ``conservative``.
+- ``VOL_HIGH`` 3.5%: above it intraday swings are as likely to trap the
+  bought-back half; at most ``normal``.
+- ``VOL_EXTREME`` 6%: near the main board's ±10% limit band: ``pause``.
+- ``REGIME_CONFIDENT`` 0.6: an HMM state probability at or above it counts.
+"""
+
+from __future__ import annotations
+
+VOL_LOW = 0.008
+VOL_HIGH = 0.035
+VOL_EXTREME = 0.06
+REGIME_CONFIDENT = 0.6
+DEVIATION_BAND = 0.03
+POSITION_SHARE = {"aggressive": 0.3, "normal": 0.2, "conservative": 0.1, "pause": 0.0}
+INTENSITIES = ("aggressive", "normal", "conservative", "pause")
+
+
+def t0_intensity(regime: str | None, regime_prob: float | None, daily_vol: float) -> str:
+    """T+0 intensity from the regime and the forecast daily volatility (decimal).
+
+    Rules in order: extreme volatility → pause; confident bear → pause when
+    volatility is high, else conservative; volatility below ``VOL_LOW`` →
+    conservative; confident bull with volatility within the band → aggressive;
+    high volatility or an unconfident bear → conservative; else normal.
+    """
+    confident = regime_prob is not None and regime_prob >= REGIME_CONFIDENT
+    if daily_vol >= VOL_EXTREME:
+        return "pause"
+    if regime == "bear" and confident:
+        return "pause" if daily_vol >= VOL_HIGH else "conservative"
+    if daily_vol < VOL_LOW:
+        return "conservative"
+    if regime == "bull" and confident and daily_vol <= VOL_HIGH:
+        return "aggressive"
+    if daily_vol > VOL_HIGH or regime == "bear":
+        return "conservative"
+    return "normal"
+
+
+def t0_plan(expected_return: float, deviation: float | None) -> str:
+    """Which leg first: ``sell-first`` (倒T) when the forecast is down or the price is
+    stretched above its ARIMA equilibrium, ``buy-first`` (正T) when up or below it.
+
+    ``deviation`` is log(close / equilibrium); beyond ±``DEVIATION_BAND`` it wins.
+    """
+    if deviation is not None and abs(deviation) >= DEVIATION_BAND:
+        return "sell-first" if deviation > 0 else "buy-first"
+    return "buy-first" if expected_return > 0 else "sell-first"
+
+
+def position_change(intensity: str, plan: str) -> float:
+    """Share of the held position to trade around today (0..0.3); sign: + buy first, − sell first."""
+    share = POSITION_SHARE[intensity]
+    return share if plan == "buy-first" else -share
+
+
+def risk_labels(regime: str | None, regime_prob: float | None, daily_vol: float,
+                deviation: float | None) -> list[str]:
+    """Short risk tags for the state layer (``high_volatility``, ``bear_regime``, …)."""
+    out = []
+    if daily_vol >= VOL_HIGH:
+        out.append("high_volatility")
+    if daily_vol < VOL_LOW:
+        out.append("low_volatility")
+    if regime == "bear" and (regime_prob or 0) >= REGIME_CONFIDENT:
+        out.append("bear_regime")
+    if deviation is not None and abs(deviation) >= DEVIATION_BAND:
+        out.append("stretched_above_equilibrium" if deviation > 0 else "stretched_below_equilibrium")
+    return out

@@ -1,0 +1,148 @@
+"""The unified Signal (DESIGN.md "Signals", spec 000 §5.2): numeric, state and explanation layers.
+
+One :class:`Signal` per ``(ts_code, as_of, horizon)`` combines the forecasts
+of the models that voted (LSTM timing, ARIMA anchor, HMM regime filter):
+
+- numeric: ``prob_up``, ``prob_flat``, ``prob_down`` (average of the models'
+  probabilities that the ``horizon``-session return is > 0 / < 0; what is left
+  is "flat"), ``expected_return`` (equal-weight mean of the models' cumulative
+  return forecasts, decimal), ``expected_volatility`` (mean of the models'
+  forecast std of that cumulative return, decimal), ``return_band`` (±1 std);
+- state: ``regime`` and ``regime_prob`` from the HMM, ``t0_intensity`` from
+  :func:`tzero.signals.policy.t0_intensity`, ``t0_plan``, ``risk_labels``,
+  ``suggested_position_change``;
+- explanation: a short text built from those numbers.
+
+``model_votes`` keeps every model's own numbers and ``model_versions`` the
+version of each model that produced them, so every number traces back.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from tzero.signals import policy
+
+
+@dataclass
+class Signal:
+    """One unified signal for a holding. Returns decimal, horizon in sessions."""
+
+    ts_code: str
+    as_of: str
+    horizon: int
+    prob_up: float
+    prob_flat: float
+    prob_down: float
+    expected_return: float
+    expected_volatility: float
+    return_band: tuple[float, float]
+    regime: str | None
+    regime_prob: float | None
+    t0_intensity: str
+    t0_plan: str
+    suggested_position_change: float
+    risk_labels: list[str]
+    confidence: float
+    model_votes: dict[str, dict]
+    model_versions: dict[str, str]
+    explanation: str
+    indicators: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict (floats rounded to 6 places, NaN → None)."""
+        return _clean(asdict(self))
+
+
+def _clean(x):
+    if isinstance(x, dict):
+        return {k: _clean(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_clean(v) for v in x]
+    if isinstance(x, float | np.floating):
+        return None if not math.isfinite(float(x)) else round(float(x), 6)
+    if isinstance(x, np.integer):
+        return int(x)
+    return x
+
+
+def _vote(name: str, fc: pd.DataFrame, horizon: int) -> dict:
+    row = fc.loc[fc["step"] == horizon].iloc[0]
+    cum_std = float(np.sqrt((fc.loc[fc["step"] <= horizon, "std"] ** 2).sum()))
+    v = {"prob_up": float(row["prob_up"]), "prob_down": float(row["prob_down"]),
+         "expected_return": float(row["cum_mean"]), "expected_volatility": cum_std,
+         "direction": "up" if row["cum_mean"] > 0 else "down" if row["cum_mean"] < 0 else "flat"}
+    if row.get("regime") is not None and isinstance(row.get("regime"), str):
+        v["regime"] = row["regime"]
+        v["regime_prob"] = float(row["regime_prob"])
+    if "deviation" in fc.columns and pd.notna(row.get("deviation")):
+        v["deviation"] = float(row["deviation"])
+    return v
+
+
+def build_signal(ts_code: str, as_of: pd.Timestamp, forecasts: dict[str, pd.DataFrame],
+                 versions: dict[str, str], horizon: int = 5, indicators: dict | None = None) -> Signal:
+    """Combine per-model forecast frames of one symbol into a :class:`Signal`.
+
+    Args:
+        ts_code: the symbol.
+        as_of: the last session the forecasts used.
+        forecasts: model name → that model's forecast rows for this symbol
+            (:data:`tzero.models.base.FORECAST_COLUMNS`, steps 1..horizon).
+        versions: model name → version id.
+        horizon: sessions ahead the signal is about.
+        indicators: latest signal-layer indicators (MA, BOLL, KDJ, 量比) to attach.
+
+    Raises:
+        ValueError: no forecasts at all.
+    """
+    votes = {name: _vote(name, fc, horizon) for name, fc in forecasts.items() if not fc.empty}
+    if not votes:
+        raise ValueError(f"{ts_code}: no model produced a forecast as of {as_of}")
+    pu = float(np.mean([v["prob_up"] for v in votes.values()]))
+    pdn = float(np.mean([v["prob_down"] for v in votes.values()]))
+    pflat = max(0.0, 1.0 - pu - pdn)
+    er = float(np.mean([v["expected_return"] for v in votes.values()]))
+    ev = float(np.mean([v["expected_volatility"] for v in votes.values()]))
+    hmm = votes.get("hmm", {})
+    regime, rprob = hmm.get("regime"), hmm.get("regime_prob")
+    daily_vol = ev / math.sqrt(horizon)
+    intensity = policy.t0_intensity(regime, rprob, daily_vol)
+    deviation = votes.get("arima", {}).get("deviation")
+    plan = policy.t0_plan(er, deviation)
+    direction = 1 if er > 0 else -1 if er < 0 else 0
+    agree = np.mean([np.sign(v["expected_return"]) == direction for v in votes.values()]) if direction else 0.0
+    confidence = float(min(1.0, abs(pu - pdn)) * agree)
+    risk = policy.risk_labels(regime, rprob, daily_vol, deviation)
+    change = policy.position_change(intensity, plan)
+    sig = Signal(
+        ts_code=ts_code, as_of=str(pd.Timestamp(as_of).date()), horizon=horizon,
+        prob_up=pu, prob_flat=pflat, prob_down=pdn, expected_return=er, expected_volatility=ev,
+        return_band=(er - ev, er + ev), regime=regime, regime_prob=rprob,
+        t0_intensity=intensity, t0_plan=plan, suggested_position_change=change, risk_labels=risk,
+        confidence=confidence, model_votes=votes, model_versions=dict(versions),
+        explanation="", indicators=indicators or {},
+    )
+    sig.explanation = explain(sig)
+    return sig
+
+
+def explain(s: Signal) -> str:
+    """A short explanation built only from the signal's numbers."""
+    parts = [f"{s.ts_code} as of {s.as_of}: {s.horizon}-session expected return "
+             f"{s.expected_return:+.2%} (±{s.expected_volatility:.2%}), P(up) {s.prob_up:.0%}."]
+    if s.regime:
+        parts.append(f"HMM regime {s.regime} ({(s.regime_prob or 0):.0%}).")
+    ups = [m for m, v in s.model_votes.items() if v["direction"] == "up"]
+    downs = [m for m, v in s.model_votes.items() if v["direction"] == "down"]
+    parts.append(f"Votes up: {', '.join(ups) or 'none'}; down: {', '.join(downs) or 'none'}.")
+    dev = s.model_votes.get("arima", {}).get("deviation")
+    if dev is not None:
+        parts.append(f"Price {dev:+.1%} from its 20-session equilibrium.")
+    parts.append(f"T+0 {s.t0_intensity}, {s.t0_plan}" +
+                 (f", trade up to {s.suggested_position_change:.0%} of the position." if s.suggested_position_change else "."))
+    return " ".join(parts)
