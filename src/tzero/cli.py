@@ -154,13 +154,17 @@ def _codes(symbols: list[str] | None) -> list[str]:
     return to_ts_codes(symbols) if symbols else list(DEFAULT_HOLDINGS)
 
 
+_ARROW = {"up": "↑", "down": "↓", "flat": "→"}
+
+
 def _signals_table(signals) -> Table:
-    t = Table(title="unified signals (5 sessions ahead)")
-    for c in ("ts_code", "as_of", "regime", "T+0", "plan", "E[r]", "±vol", "P(up)", "conf", "votes"):
-        t.add_column(c)
+    as_of = ", ".join(sorted({s.as_of for s in signals}))
+    t = Table(title=f"unified signals as of {as_of}, 5 sessions ahead", pad_edge=False)
+    for c in ("ts_code", "regime", "T+0", "plan", "E[r]", "±vol", "P(up)", "conf", "votes"):
+        t.add_column(c, no_wrap=True)
     for s in signals:
-        votes = " ".join(f"{m}:{v['direction']}" for m, v in s.model_votes.items())
-        t.add_row(s.ts_code, s.as_of, f"{s.regime or '-'} {s.regime_prob or 0:.0%}", s.t0_intensity,
+        votes = " ".join(f"{m[0].upper()}{_ARROW[v['direction']]}" for m, v in s.model_votes.items())
+        t.add_row(s.ts_code, f"{s.regime or '-'} {s.regime_prob or 0:.0%}", s.t0_intensity,
                   s.t0_plan, f"{s.expected_return:+.2%}", f"{s.expected_volatility:.2%}",
                   f"{s.prob_up:.0%}", f"{s.confidence:.2f}", votes)
     return t

@@ -24,9 +24,10 @@ from tzero.signals.signal import Signal  # noqa: E402
 def holdout_chart(code: str, holdout: pd.DataFrame) -> str:
     """PNG (base64) of the predicted vs actual close ``horizon`` sessions after each holdout date."""
     fig, ax = plt.subplots(figsize=(7.5, 2.8), dpi=100)
-    t = pd.to_datetime(holdout["trade_time"])
-    ax.plot(t, holdout["actual_close"], color="#c0392b", lw=1.6, label="actual close (t+5)")
-    ax.plot(t, holdout["pred_close"], color="#2e86de", lw=1.4, ls="--", label="LSTM predicted close (t+5)")
+    # x = the session the forecast is for (t+5), so both lines are about the same close
+    t = pd.to_datetime(holdout.get("target_time", holdout["trade_time"]))
+    ax.plot(t, holdout["actual_close"], color="#c0392b", lw=1.6, label="actual close")
+    ax.plot(t, holdout["pred_close"], color="#2e86de", lw=1.4, ls="--", label="LSTM forecast made 5 sessions earlier")
     ax.set_title(f"{code}: holdout, predicted vs actual", fontsize=10)
     ax.legend(fontsize=8, loc="best")
     ax.tick_params(labelsize=8)

@@ -197,6 +197,7 @@ class LstmForecaster:
         })
         holdout["pred_close"] = holdout["close"] * (1 + holdout["pred_return"])
         holdout["actual_close"] = close[hold.end + cfg.horizon]
+        holdout["target_time"] = bars["trade_time"].to_numpy()[hold.end + cfg.horizon]
         secs = time.perf_counter() - t0
         return SymbolModel(net.cpu(), params, mean, std, resid.std(axis=0), metrics, holdout,
                            pd.Timestamp(bars["trade_time"].iloc[-1]),

@@ -144,5 +144,5 @@ def explain(s: Signal) -> str:
     if dev is not None:
         parts.append(f"Price {dev:+.1%} from its 20-session equilibrium.")
     parts.append(f"T+0 {s.t0_intensity}, {s.t0_plan}" +
-                 (f", trade up to {s.suggested_position_change:.0%} of the position." if s.suggested_position_change else "."))
+                 (f", trade up to {abs(s.suggested_position_change):.0%} of the position." if s.suggested_position_change else "."))
     return " ".join(parts)
