@@ -20,6 +20,8 @@ import pandas as pd
 from tzero.data import quality, tables, tdx, tdx_ref
 from tzero.data.store import MarketStore, WriteResult
 from tzero.errors import DataFormatError
+from tzero.market import calendar
+from tzero.market.symbols import tdx_name
 
 TABLE_KINDS = ("daily", "adj_factor", "minute", "trades")
 
@@ -60,6 +62,32 @@ def _validate(frames: dict, summary: IngestSummary, name: str, bars: pd.DataFram
         summary.rejected[name] = v.reasons()
 
 
+def _read_tdx_file(reader: Callable[[Path], pd.DataFrame], path: Path) -> pd.DataFrame:
+    """Read one TDX binary file and check its dates per file, so an error names the file.
+
+    The readers sort bars by time, so the position reported is the bar's in date order.
+    """
+    bars = reader(path)
+    quality.check_calendar_range(bars["trade_time"], str(path), label="bar (in date order)")
+    return bars
+
+
+def _check_day_dates(daily: pd.DataFrame, tdx_dir: Path) -> None:
+    """Raise CalendarError naming the ``.day`` file of the first bar dated outside XSHG.
+
+    The bars of all files are read as one frame; this maps the offending bar back to
+    its file so the message says which file to fix.
+    """
+    sess = calendar.all_sessions()
+    t = daily["trade_time"]
+    bad = (t < sess[0]) | (t >= sess[-1] + pd.Timedelta(days=1))
+    if bad.any():
+        code = daily.loc[bad.to_numpy(), "ts_code"].iloc[0]
+        path = tdx_dir / "vipdoc" / code.split(".")[1].lower() / "lday" / f"{tdx_name(code)}.day"
+        rows = daily.loc[daily["ts_code"] == code, "trade_time"]
+        quality.check_calendar_range(rows, str(path), label="bar (in date order)")
+
+
 def ingest_tdx(store: MarketStore, tdx_dir: Path, progress: Progress | None = None) -> IngestSummary:
     """Ingest a TDX client folder: ``vipdoc`` daily/minute bars and ``hq_cache`` reference files.
 
@@ -87,17 +115,14 @@ def ingest_tdx(store: MarketStore, tdx_dir: Path, progress: Progress | None = No
     lc1 = sorted(tdx_dir.glob("vipdoc/*/minline/*.lc1"))
     lc5 = sorted(tdx_dir.glob("vipdoc/*/fzline/*.lc5"))
     total = len(day_files) + len(lc1) + len(lc5)
-    parts = []
-    for i, f in enumerate(day_files):
-        parts.append(tdx.read_day(f))
-        if progress and (i % 50 == 0 or i == len(day_files) - 1):
-            progress(i + 1, total)
     frames: dict[str, pd.DataFrame] = {}
-    if parts:
-        _validate(frames, summary, "bars_1d", pd.concat(parts, ignore_index=True), "vipdoc/*/lday", True)
+    if day_files:
+        daily = tdx.read_vipdoc_day(tdx_dir, progress=progress and (lambda d, t: progress(d, total)))
+        _check_day_dates(daily, tdx_dir)
+        _validate(frames, summary, "bars_1d", daily, "vipdoc/*/lday", True)
     for files, name in ((lc1, "bars_1m"), (lc5, "bars_5m")):
         if files:
-            b = pd.concat([tdx.read_lc(f) for f in files], ignore_index=True)
+            b = pd.concat([_read_tdx_file(tdx.read_lc, f) for f in files], ignore_index=True)
             _validate(frames, summary, name, b, f"vipdoc/*/{'minline' if name == 'bars_1m' else 'fzline'}", False)
     if progress:
         progress(total, total)

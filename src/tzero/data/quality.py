@@ -49,8 +49,12 @@ def check_columns(frame: pd.DataFrame, required: list[str], source: str) -> None
         raise DataFormatError(f"{source}: missing column(s) {missing}; found {list(frame.columns)}")
 
 
-def check_calendar_range(times: pd.Series, source: str) -> None:
-    """Raise CalendarError naming the first row whose date is outside the XSHG calendar."""
+def check_calendar_range(times: pd.Series, source: str, label: str = "row") -> None:
+    """Raise CalendarError naming the first row whose date is outside the XSHG calendar.
+
+    The row is the 1-based position in ``times`` (``label`` names what a position is,
+    e.g. ``record`` for a TDX binary file).
+    """
     if times.empty:
         return
     s = calendar.all_sessions()
@@ -59,7 +63,7 @@ def check_calendar_range(times: pd.Series, source: str) -> None:
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise CalendarError(
-            f"{source}: row {times.index[i]} has date {d[i].date()} outside the XSHG calendar "
+            f"{source}: {label} {i + 1} has date {d[i].date()} outside the XSHG calendar "
             f"({s[0].date()} .. {s[-1].date()}); nothing was written"
         )
 

@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tzero.errors import DataFormatError
+from tzero.errors import CalendarError, DataFormatError
+from tzero.market import calendar
 from tzero.market.symbols import to_ts_code
 
 BARS_COLUMNS = ["ts_code", "trade_time", "open", "high", "low", "close", "volume", "amount"]
@@ -180,7 +181,26 @@ def _datetimes(path: Path, s: pd.Series, col: str, fmt: str | None = None) -> np
         bad = np.isnat(out)
     if bad.any():
         raise _bad_row(path, bad, col, s)
+    _check_calendar(path, out, col)
     return out
+
+
+def _check_calendar(path: Path, times: np.ndarray, col: str) -> None:
+    """Raise CalendarError naming the file and 1-based data row of the first date outside XSHG.
+
+    Checked here, on the rows in file order, so the row number points into the file
+    (later steps sort the frame).
+    """
+    sess = calendar.all_sessions()
+    lo = sess[0].to_datetime64()
+    hi = (sess[-1] + pd.Timedelta(days=1)).to_datetime64()
+    bad = (times < lo) | (times >= hi)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise CalendarError(
+            f"{path}: row {i + 1}: {col} {pd.Timestamp(times[i]).date()} is outside the XSHG "
+            f"calendar ({sess[0].date()} .. {sess[-1].date()})"
+        )
 
 
 def _ts_codes(path: Path, s: pd.Series, col: str) -> pd.Categorical:

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Literal
 
@@ -280,6 +280,7 @@ def read_vipdoc_day(
     tdx_dir: str | Path,
     ts_codes: Iterable[str] | None = None,
     on_error: Literal["raise", "skip"] = "raise",
+    progress: Callable[[int, int], None] | None = None,
 ) -> pd.DataFrame:
     """Read all (or the selected) ``.day`` files of a TDX folder into one Bars frame.
 
@@ -294,6 +295,7 @@ def read_vipdoc_day(
             file raises.
         on_error: ``"raise"`` (default) stops at the first bad file;
             ``"skip"`` leaves bad files out with a ``UserWarning`` naming each.
+        progress: called as ``progress(files_done, files_total)`` every 100 files.
 
     Returns:
         Bars frame sorted by ``(ts_code, trade_time)``.
@@ -315,7 +317,9 @@ def read_vipdoc_day(
             paths.append(p)
     recs: list[np.ndarray] = []
     codes: list[str] = []
-    for p in paths:
+    for i, p in enumerate(paths):
+        if progress and i % 100 == 0:
+            progress(i, len(paths))
         try:
             code = _code_of_stem(p.stem, p)
             rec = _load_records(p, DAY_DTYPE)

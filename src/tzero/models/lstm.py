@@ -199,7 +199,7 @@ class LstmForecaster:
         holdout["actual_close"] = close[hold.end + cfg.horizon]
         holdout["target_time"] = bars["trade_time"].to_numpy()[hold.end + cfg.horizon]
         secs = time.perf_counter() - t0
-        return SymbolModel(net.cpu(), params, mean, std, resid.std(axis=0), metrics, holdout,
+        return SymbolModel(net.cpu(), params, mean, std, resid.std(axis=0).astype(np.float64), metrics, holdout,
                            pd.Timestamp(bars["trade_time"].iloc[-1]),
                            {"train_seconds": secs, "samples_seen": tres.samples_seen,
                             "epochs_run": tres.epochs_run, "best_epoch": tres.best_epoch,
@@ -258,7 +258,7 @@ class LstmForecaster:
             x = ((feats[-self.config.seq_len:] - m.mean) / m.std).astype(np.float32)[None]
             probs, ret = predict_batches(m.net, x, device=torch.device("cpu"))
             rows.extend(_forecast_rows(code, bars["trade_time"].iloc[-1], ret[0] / RETURN_SCALE,
-                                       m.resid_std, float(probs[0, 1]), float(probs[0, 0])))
+                                       m.resid_std, float(probs[0, 1]), 1.0 - float(probs[0, 1])))
         return pd.DataFrame(rows)
 
     # ------------------------------------------------------------------- state
@@ -272,7 +272,7 @@ class LstmForecaster:
                 "weights": buf.getvalue(), "params": m.params, "mean": m.mean.tolist(),
                 "std": m.std.tolist(), "resid_std": m.resid_std.tolist(), "metrics": m.metrics,
                 "trained_until": str(m.trained_until.date()), "stats": m.stats,
-                "holdout": m.holdout.to_dict(orient="list"),
+                "holdout": _plain_frame(m.holdout),
             }
         return out
 
@@ -290,9 +290,29 @@ class LstmForecaster:
             net.eval()
             self.models_[code] = SymbolModel(
                 net, s["params"], np.asarray(s["mean"], np.float32), np.asarray(s["std"], np.float32),
-                np.asarray(s["resid_std"]), s["metrics"], pd.DataFrame(s["holdout"]),
+                np.asarray(s["resid_std"]), s["metrics"], _frame_from_plain(s["holdout"]),
                 pd.Timestamp(s["trained_until"]), s["stats"])
         return self
+
+
+def _plain_frame(df: pd.DataFrame) -> dict:
+    """Columns as lists of floats / ISO strings (plain data for the registry)."""
+    out = {}
+    for c in df.columns:
+        col = df[c]
+        if pd.api.types.is_datetime64_any_dtype(col):
+            out[c] = [str(pd.Timestamp(v).date()) for v in col]
+        else:
+            out[c] = [float(v) for v in col]
+    return out
+
+
+def _frame_from_plain(d: dict) -> pd.DataFrame:
+    df = pd.DataFrame(d)
+    for c in ("trade_time", "target_time"):
+        if c in df:
+            df[c] = pd.to_datetime(df[c])
+    return df
 
 
 def _worker_init() -> None:

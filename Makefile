@@ -1,0 +1,38 @@
+# tzero: `make demo` runs the main job on the shared data, `make test` the fast suite.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-10)
+
+.PHONY: install demo test test-all lint bench
+
+install: $(STAMP)
+
+# torch first, pinned alone: `pip install torch==2.13.0` takes the CPU build
+# here (see README "Install"); the package's own pin then installs nothing more.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+demo: install
+	$(BIN)/tzero demo
+
+test: install
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/pytest -m "not slow" -q
+
+test-all: install
+	$(BIN)/pytest -q
+
+lint: install
+	$(BIN)/ruff check src tests benchmarks
+
+bench: install
+	$(BIN)/pip install --quiet -e '.[bench]'
+	$(BIN)/python benchmarks/bench_read_day.py
+	$(BIN)/python benchmarks/bench_ingest.py
+	$(BIN)/python benchmarks/bench_features.py
+	$(BIN)/python benchmarks/bench_lstm.py

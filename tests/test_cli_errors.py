@@ -1,0 +1,107 @@
+"""The `tzero` CLI run as a subprocess (`python -m tzero.cli`): exit codes, messages, outputs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def tzero(home: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "TZERO_HOME": str(home), "COLUMNS": "200", "NO_COLOR": "1"}
+    return subprocess.run([sys.executable, "-m", "tzero.cli", *args], env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def one_line(text: str) -> str:
+    """stderr with rich's wrapping undone, so long paths match."""
+    return " ".join(text.split())
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    return tmp_path / "home"
+
+
+def test_python_dash_m_runs(home: Path) -> None:
+    r = tzero(home, "--help")
+    assert r.returncode == 0, r.stderr
+    assert "ingest" in r.stdout and "kline" in r.stdout
+
+
+def test_kline_unknown_symbol_exits_2_with_accepted_forms(home: Path) -> None:
+    r = tzero(home, "kline", "UNKNOWN")
+    assert r.returncode == 2
+    err = one_line(r.stderr)
+    assert "'UNKNOWN'" in err and "600519.SH" in err and "sh600519" in err
+    assert "Traceback" not in r.stderr
+
+
+def test_ingest_table_empty_file_fails(home: Path, tmp_path: Path) -> None:
+    p = tmp_path / "empty.csv"
+    p.write_bytes(b"")
+    r = tzero(home, "ingest", "table", str(p), "--kind", "daily")
+    assert r.returncode != 0
+    assert "empty.csv" in one_line(r.stderr) and "empty" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert not (home / "market" / "manifest.json").exists()
+
+
+@pytest.mark.data
+def test_ingest_tdx_bad_day_fails_and_writes_nothing(make_tdx, home: Path) -> None:
+    root = make_tdx(lc1=False)
+    bad = root / "vipdoc" / "sz" / "lday" / "sz000002.day"
+    bad.write_bytes(b"\0" * 100)
+    r = tzero(home, "ingest", "tdx", str(root))
+    assert r.returncode != 0
+    err = one_line(r.stderr)
+    assert "sz000002.day" in err and "not a multiple of 32" in err
+    assert "Traceback" not in r.stderr
+    assert not (home / "market" / "manifest.json").exists()
+    # with a store already present, the failed ingest leaves its manifest unchanged
+    bad.unlink()
+    assert tzero(home, "ingest", "tdx", str(root), "--json").returncode == 0
+    manifest = (home / "market" / "manifest.json").read_bytes()
+    bad.write_bytes(b"\0" * 100)
+    r = tzero(home, "ingest", "tdx", str(root))
+    assert r.returncode != 0 and "sz000002.day" in one_line(r.stderr)
+    assert (home / "market" / "manifest.json").read_bytes() == manifest
+
+
+@pytest.mark.data
+def test_ingest_kline_and_check_end_to_end(make_tdx, adj_slice_file: Path, home: Path) -> None:
+    root = make_tdx()
+    r = tzero(home, "ingest", "tdx", str(root), "--json")
+    assert r.returncode == 0, r.stderr
+    summ = json.loads(r.stdout)
+    assert summ["datasets"]["bars_1d"]["rows_written"] == 3 * 58144 // 32
+    assert summ["datasets"]["bars_1m"]["rows_written"] == 2880
+
+    r = tzero(home, "kline", "600519", "--start", "2023-02-20", "--end", "2023-02-24")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == "ts_code,trade_time,open,high,low,close,volume,amount"
+    assert len(lines) == 1 + 5
+    assert lines[-1].startswith("600519.SH,2023-02-24,")
+
+    r = tzero(home, "kline", "sh688001", "--freq", "60m", "--start", "2021-06-03", "--end", "2021-06-03")
+    assert r.returncode == 0, r.stderr
+    stamps = [ln.split(",")[1] for ln in r.stdout.splitlines()[1:]]
+    assert [s[-8:-3] for s in stamps] == ["10:30", "11:30", "14:00", "15:00"]
+
+    r = tzero(home, "kline", "600519", "--start", "1800-01-01")
+    assert r.returncode != 0
+    assert "1800-01-01" in one_line(r.stderr) and "Traceback" not in r.stderr
+
+    r = tzero(home, "ingest", "table", str(adj_slice_file), "--kind", "adj_factor", "--json")
+    assert r.returncode == 0, r.stderr
+    r = tzero(home, "check", "--json")
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)
+    falls = [(f["ts_code"], f["trade_time"]) for f in rep["findings"]["adj_factor_falls"]]
+    assert ("000001.SZ", "2020-12-31") in falls
+    assert rep["symbols"] == 3

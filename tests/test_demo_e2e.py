@@ -1,0 +1,75 @@
+"""End to end on the real data: demo → signals JSON and report; predict; evaluate."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tzero.settings import get_settings
+
+pytestmark = pytest.mark.data
+
+SIGNAL_FIELDS = {"ts_code", "as_of", "horizon", "prob_up", "prob_down", "expected_return",
+                 "expected_volatility", "regime", "t0_intensity", "confidence", "model_votes",
+                 "model_versions", "explanation"}
+
+
+def _tzero(home: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    env = {**os.environ, "TZERO_HOME": str(home)}
+    return subprocess.run([sys.executable, "-m", "tzero.cli", *args], env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def demo_home(tmp_path_factory) -> Path:
+    if get_settings().tdx_dir is None:
+        pytest.skip("shared data absent: ../shared/data/tdx not found and TZERO_TDX_DIR unset")
+    home = tmp_path_factory.mktemp("home")
+    r = _tzero(home, "demo", "--symbols", "600519.SH", "--symbols", "sz000001", "--lstm-history", "400", "--json")
+    assert r.returncode == 0, r.stderr[-3000:]
+    signals = json.loads(r.stdout)
+    assert [s["ts_code"] for s in signals] == ["000001.SZ", "600519.SH"]
+    return home
+
+
+def test_demo_signals_and_report(demo_home: Path) -> None:
+    signals = json.loads((demo_home / "reports" / "demo" / "signals.json").read_text())
+    for s in signals:
+        assert SIGNAL_FIELDS <= set(s)
+        assert s["as_of"] == "2023-02-24"
+        assert set(s["model_votes"]) == {"lstm", "arima", "hmm"}
+        assert s["t0_intensity"] in {"aggressive", "normal", "conservative", "pause"}
+        assert s["regime"] in {"bull", "bear", "sideways"}
+        assert 0 <= s["prob_up"] <= 1 and s["expected_volatility"] > 0
+    html = (demo_home / "reports" / "demo" / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 2 and "http://" not in html and "https://" not in html
+
+
+def test_predict_matches_demo_and_as_of(demo_home: Path) -> None:
+    r = _tzero(demo_home, "predict", "600519.SH", "000001", "--json")
+    assert r.returncode == 0, r.stderr
+    live = {s["ts_code"]: s for s in json.loads(r.stdout)}
+    demo = {s["ts_code"]: s for s in json.loads((demo_home / "reports" / "demo" / "signals.json").read_text())}
+    assert live["600519.SH"]["expected_return"] == demo["600519.SH"]["expected_return"]
+    assert live["600519.SH"]["model_versions"] == demo["600519.SH"]["model_versions"]
+    r = _tzero(demo_home, "predict", "600519.SH", "--as-of", "2023-01-20", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)[0]["as_of"] == "2023-01-20"
+    r = _tzero(demo_home, "predict", "600519.SH", "--as-of", "1800-01-01")
+    assert r.returncode == 2 and "outside the XSHG calendar" in r.stderr
+
+
+def test_evaluate_reports_baselines(demo_home: Path) -> None:
+    r = _tzero(demo_home, "evaluate", "--model", "hmm", "--symbols", "600519.SH", "--symbols", "000001.SZ",
+               "--start", "2023-01-03", "--end", "2023-02-10", "--json")
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)
+    assert res["n"] > 20 and res["fit_end"] < "2023-01-03"
+    for block in (res["metrics"], res["baselines"]["momentum"]):
+        assert {"accuracy", "f1", "mse", "mae", "ic", "rank_ic"} <= set(block)
+    assert res["baselines"]["zero"]["mse"] > 0
