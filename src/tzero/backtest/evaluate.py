@@ -23,7 +23,11 @@ import numpy as np
 import pandas as pd
 
 from tzero.market import calendar
-from tzero.training.metrics import classification_metrics, information_coefficients, regression_metrics
+from tzero.training.metrics import (
+    classification_metrics,
+    information_coefficients,
+    regression_metrics,
+)
 
 
 def _actuals(panel: pd.DataFrame, horizon: int) -> pd.DataFrame:

@@ -24,8 +24,8 @@ from __future__ import annotations
 import io
 import multiprocessing as mp
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, ClassVar, Self
 

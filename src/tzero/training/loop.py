@@ -104,6 +104,40 @@ def predict_batches(module: nn.Module, X: np.ndarray, batch_size: int = 512,
     return np.concatenate(probs), np.concatenate(rets)
 
 
+def _run_epoch(module, Xt, yd, yr, cfg: TrainConfig, opt, ce, reg, gen) -> tuple[float, int]:
+    """One pass over shuffled mini-batches; returns (sum of sample losses, samples)."""
+    module.train()
+    n = len(Xt)
+    perm = torch.randperm(n, generator=gen).to(Xt.device)
+    total, seen = 0.0, 0
+    for i in range(0, n, cfg.batch_size):
+        idx = perm[i : i + cfg.batch_size]
+        if len(idx) < 2:
+            continue
+        xb = Xt[idx]
+        if cfg.improved and cfg.augment:
+            xb = _augment(xb, cfg, gen)
+        logits, mag = module(xb)
+        loss = cfg.weight_cls * ce(logits, yd[idx]) + cfg.weight_reg * reg(mag, yr[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(module.parameters(), cfg.grad_clip)
+        opt.step()
+        total += float(loss.detach()) * len(idx)
+        seen += len(idx)
+    return total, seen
+
+
+def _val_scores(module, val) -> dict:
+    """Validation classification loss and volatility match (empty without a validation set)."""
+    if val is None or not len(val[0]):
+        return {}
+    probs, pred = predict_batches(module, val[0])
+    vloss = float(nn.functional.nll_loss(torch.log(torch.as_tensor(probs) + 1e-9),
+                                         torch.as_tensor(val[1], dtype=torch.long)))
+    return {"val_cls_loss": vloss, "val_vol_match": volatility_match_score(pred, val[2])}
+
+
 def train_dual_head(module: nn.Module, X: np.ndarray, y_dir: np.ndarray, y_ret: np.ndarray,
                     cfg: TrainConfig, val: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
                     on_epoch: Callable[[int, int], None] | None = None) -> TrainResult:
@@ -142,37 +176,16 @@ def train_dual_head(module: nn.Module, X: np.ndarray, y_dir: np.ndarray, y_ret: 
     best = TrainResult(best_epoch=-1, best_score=-np.inf, epochs_run=0, samples_seen=0)
     best_state = None
     stale = 0
-    n = len(X)
     for epoch in range(cfg.epochs):
-        module.train()
-        perm = torch.randperm(n, generator=gen).to(device)
-        total = 0.0
-        for i in range(0, n, cfg.batch_size):
-            idx = perm[i : i + cfg.batch_size]
-            if len(idx) < 2:
-                continue
-            xb = Xt[idx]
-            if cfg.improved and cfg.augment:
-                xb = _augment(xb, cfg, gen)
-            logits, mag = module(xb)
-            loss = cfg.weight_cls * ce(logits, yd[idx]) + cfg.weight_reg * reg(mag, yr[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(module.parameters(), cfg.grad_clip)
-            opt.step()
-            total += float(loss.detach()) * len(idx)
-            best.samples_seen += len(idx)
+        total, seen = _run_epoch(module, Xt, yd, yr, cfg, opt, ce, reg, gen)
+        best.samples_seen += seen
         if sched is not None:
             sched.step()
-        row = {"epoch": epoch, "train_loss": total / n}
-        score = -row["train_loss"]
-        if val is not None and len(val[0]):
-            probs, pred = predict_batches(module, val[0])
-            vloss = float(nn.functional.nll_loss(torch.log(torch.as_tensor(probs) + 1e-9),
-                                                 torch.as_tensor(val[1], dtype=torch.long)))
-            row["val_cls_loss"] = vloss
-            row["val_vol_match"] = volatility_match_score(pred, val[2])
-            score = row["val_vol_match"] if cfg.improved else -vloss
+        row = {"epoch": epoch, "train_loss": total / len(X), **_val_scores(module, val)}
+        if "val_vol_match" not in row:
+            score = -row["train_loss"]
+        else:
+            score = row["val_vol_match"] if cfg.improved else -row["val_cls_loss"]
         row["score"] = score
         best.history.append(row)
         best.epochs_run = epoch + 1
