@@ -215,6 +215,7 @@ def evaluate(model: str = typer.Option(..., "--model", help="lstm | arima | hmm"
              end: str = typer.Option("2023-02-17", help="last evaluated session"),
              full: bool = typer.Option(False, "--full", help="LSTM: full CV grid"),
              lstm_history: int = typer.Option(None, help="LSTM: most recent sessions used"),
+             jobs: int = typer.Option(os.cpu_count() or 1, help="LSTM symbols trained in parallel"),
              as_json: bool = typer.Option(False, "--json")) -> None:
     """Out-of-sample metrics of one model next to the naive baselines (zero, momentum)."""
     from tzero.backtest.evaluate import evaluate as run_eval
@@ -226,7 +227,8 @@ def evaluate(model: str = typer.Option(..., "--model", help="lstm | arima | hmm"
     with _progress(as_json) as pb:
         task = pb.add_task(f"evaluating {model}", total=None)
         res = run_eval(lambda: make_model(model, fast=not full, seed=s.seed, history=lstm_history),
-                       panel, start, end, progress=lambda d, t: pb.update(task, completed=d, total=t))
+                       panel, start, end, progress=lambda d, t: pb.update(task, completed=d, total=t),
+                       fit_kwargs={"n_jobs": jobs} if model == "lstm" else None)
     res.pop("rows")
     if as_json:
         _print_json(res)

@@ -39,7 +39,7 @@ def _actuals(panel: pd.DataFrame, horizon: int) -> pd.DataFrame:
 
 
 def evaluate(model_factory: Callable[[], object], panel: pd.DataFrame, start, end, horizon: int = 5,
-             progress: Callable[[int, int], None] | None = None) -> dict:
+             progress: Callable[[int, int], None] | None = None, fit_kwargs: dict | None = None) -> dict:
     """Fit before ``start``, predict every session in ``[start, end]``, score against baselines.
 
     Args:
@@ -48,6 +48,7 @@ def evaluate(model_factory: Callable[[], object], panel: pd.DataFrame, start, en
             for the last dates to be scored; dates without a known outcome are skipped).
         start, end: evaluation dates.
         progress: ``progress(done, total)`` over evaluation dates.
+        fit_kwargs: extra arguments for ``fit`` (e.g. ``n_jobs`` for the LSTM).
 
     Returns:
         ``{"model", "start", "end", "n", "metrics", "baselines": {"zero", "momentum"},
@@ -59,7 +60,7 @@ def evaluate(model_factory: Callable[[], object], panel: pd.DataFrame, start, en
     s, e = calendar.to_date(start, field="start"), calendar.to_date(end, field="end")
     fit_end = calendar.offset_session(s, -(horizon + 1))
     model = model_factory()
-    model.fit(panel.loc[panel["trade_time"] <= fit_end])
+    model.fit(panel.loc[panel["trade_time"] <= fit_end], **(fit_kwargs or {}))
     acts = _actuals(panel, horizon)
     dates = [d for d in calendar.sessions(s, e) if d <= panel["trade_time"].max()]
     rows = []

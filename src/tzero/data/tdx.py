@@ -36,6 +36,7 @@ from __future__ import annotations
 import re
 import warnings
 from collections.abc import Callable, Iterable
+from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -110,8 +111,14 @@ def volume_scale(ts_code: str) -> float:
     return SHARES_PER_LOT if is_index(ts_code) else 1.0
 
 
-def _load_records(path: Path, dtype: np.dtype) -> np.ndarray:
-    """Read a whole 32-byte-record file with one ``np.fromfile``; size checked first."""
+def _load_bytes(path: Path) -> bytes:
+    """Read a whole 32-byte-record file as bytes; size checked (see :func:`_load_records`)."""
+    _check_size(path)
+    with open(path, "rb") as fh:
+        return fh.read()
+
+
+def _check_size(path: Path) -> None:
     try:
         size = path.stat().st_size
     except FileNotFoundError:
@@ -123,13 +130,41 @@ def _load_records(path: Path, dtype: np.dtype) -> np.ndarray:
             f"{path}: size {size} bytes is not a multiple of {RECORD_SIZE} "
             f"(the TDX record size); the file is truncated or not a TDX bar file"
         )
+
+
+def _load_records(path: Path, dtype: np.dtype) -> np.ndarray:
+    """Read a whole 32-byte-record file with one ``np.fromfile``; size checked first."""
+    _check_size(path)
     return np.fromfile(path, dtype=dtype)
 
 
 def _yyyymmdd_to_datetime(dates: np.ndarray, path: Path | str) -> np.ndarray:
-    """Vectorised YYYYMMDD integers → ``datetime64[ns]``; invalid dates raise."""
+    """Vectorised YYYYMMDD integers → ``datetime64[ns]``; invalid dates raise.
+
+    Looks each value up in a cached table of every calendar day 1900..2200
+    (index ``(y-1900)*372 + (m-1)*31 + (d-1)``), which is several times faster
+    than datetime arithmetic on millions of rows.
+    """
     d = dates.astype(np.int64)
-    return _ymd_to_datetime(d // 10000, d // 100 % 100, d % 100, path, dates)
+    y, m, day = d // 10000, d // 100 % 100, d % 100
+    ok = (m >= 1) & (m <= 12) & (day >= 1) & (day <= 31) & (y >= 1900) & (y <= 2200)
+    idx = np.where(ok, (y - 1900) * 372 + (m - 1) * 31 + (day - 1), 0)
+    out = _date_table()[idx]
+    ok &= ~np.isnat(out)
+    if not ok.all():
+        i = int(np.flatnonzero(~ok)[0])
+        raise DataFormatError(f"{path}: record {i + 1} has an invalid date {int(dates[i])}")
+    return out
+
+
+@lru_cache(maxsize=1)
+def _date_table() -> np.ndarray:
+    k = np.arange(301 * 372)
+    y, m, d = 1900 + k // 372, k % 372 // 31 + 1, k % 31 + 1
+    months = ((y - 1970) * 12 + (m - 1)).astype("datetime64[M]")
+    days = months.astype("datetime64[D]") + (d - 1).astype("timedelta64[D]")
+    valid = days.astype("datetime64[M]") == months
+    return np.where(valid, days.astype("datetime64[ns]"), np.datetime64("NaT", "ns"))
 
 
 def _ymd_to_datetime(y: np.ndarray, m: np.ndarray, d: np.ndarray, path: Path | str,
@@ -145,7 +180,14 @@ def _ymd_to_datetime(y: np.ndarray, m: np.ndarray, d: np.ndarray, path: Path | s
 
 
 def _frame(codes: np.ndarray, times: np.ndarray, cols: dict[str, np.ndarray]) -> pd.DataFrame:
-    df = pd.DataFrame({"ts_code": codes, "trade_time": times, **cols}, columns=BARS_COLUMNS)
+    """Build the Bars frame with the six float columns as one pre-made block (no consolidation copy)."""
+    names = BARS_COLUMNS[2:]
+    block = np.empty((len(names), len(times)), dtype=np.float64)
+    for i, c in enumerate(names):
+        block[i] = cols[c]
+    df = pd.DataFrame(block.T, columns=names, copy=False)
+    df.insert(0, "trade_time", times)
+    df.insert(0, "ts_code", codes)
     return df
 
 
@@ -315,14 +357,14 @@ def read_vipdoc_day(
             if not p.is_file():
                 raise DataFormatError(f"{p}: no daily file for {c} in {root}")
             paths.append(p)
-    recs: list[np.ndarray] = []
+    recs: list[bytes] = []
     codes: list[str] = []
     for i, p in enumerate(paths):
         if progress and i % 100 == 0:
             progress(i, len(paths))
         try:
             code = _code_of_stem(p.stem, p)
-            rec = _load_records(p, DAY_DTYPE)
+            rec = _load_bytes(p)
         except DataFormatError as e:
             if on_error == "raise":
                 raise
@@ -332,8 +374,8 @@ def read_vipdoc_day(
         codes.append(code)
     if not recs:
         raise DataFormatError(f"{tdx_dir}: no readable .day files")
-    counts = np.fromiter((len(r) for r in recs), dtype=np.int64, count=len(recs))
-    allrec = np.concatenate(recs)
+    counts = np.fromiter((len(r) // RECORD_SIZE for r in recs), dtype=np.int64, count=len(recs))
+    allrec = np.frombuffer(b"".join(recs), dtype=DAY_DTYPE)
     pscale = np.repeat(np.array([price_scale(c) for c in codes]), counts)
     vscale = np.repeat(np.array([volume_scale(c) for c in codes]), counts)
     times = _yyyymmdd_to_datetime(allrec["date"], tdx_dir)
