@@ -93,6 +93,16 @@ def test_read_vipdoc_day_selected_and_scan(tdx: Path) -> None:
 
 
 @pytest.mark.data
+def test_read_vipdoc_day_equals_per_file_reads(tdx: Path) -> None:
+    """The fast folder reader gives exactly the per-file reader's bars (stock, ETF, index)."""
+    codes = ["600519.SH", "510300.SH", "000300.SH", "399006.SZ"]
+    many = read_vipdoc_day(tdx, codes).reset_index(drop=True)
+    files = ["sh/lday/sh000300.day", "sh/lday/sh510300.day", "sh/lday/sh600519.day", "sz/lday/sz399006.day"]
+    one = pd.concat([read_day(tdx / "vipdoc" / f) for f in files], ignore_index=True)
+    one = one.sort_values(["ts_code", "trade_time"], ignore_index=True)
+    pd.testing.assert_frame_equal(many, one, check_exact=True)
+
+
 def test_read_lc1_full_days_and_lc5(tdx: Path) -> None:
     df = read_lc(tdx / "vipdoc/sh/minline/sh688001.lc1")
     assert_bars(df)

@@ -138,19 +138,21 @@ def _load_records(path: Path, dtype: np.dtype) -> np.ndarray:
     return np.fromfile(path, dtype=dtype)
 
 
+_DATE_BASE = 19000101
+_DATE_SPAN = 22001231 - _DATE_BASE + 1
+
+
 def _yyyymmdd_to_datetime(dates: np.ndarray, path: Path | str) -> np.ndarray:
     """Vectorised YYYYMMDD integers → ``datetime64[ns]``; invalid dates raise.
 
-    Looks each value up in a cached table of every calendar day 1900..2200
-    (index ``(y-1900)*372 + (m-1)*31 + (d-1)``), which is several times faster
-    than datetime arithmetic on millions of rows.
+    One lookup in a cached table indexed by ``YYYYMMDD - 19000101`` (NaT where
+    the integer is not a real date, e.g. 20230230), several times faster than
+    date arithmetic on millions of rows.
     """
-    d = dates.astype(np.int64)
-    y, m, day = d // 10000, d // 100 % 100, d % 100
-    ok = (m >= 1) & (m <= 12) & (day >= 1) & (day <= 31) & (y >= 1900) & (y <= 2200)
-    idx = np.where(ok, (y - 1900) * 372 + (m - 1) * 31 + (day - 1), 0)
-    out = _date_table()[idx]
-    ok &= ~np.isnat(out)
+    k = dates.astype(np.int64) - _DATE_BASE
+    inside = (k >= 0) & (k < _DATE_SPAN)
+    out = _date_table()[np.where(inside, k, 0)]
+    ok = inside & ~np.isnat(out)
     if not ok.all():
         i = int(np.flatnonzero(~ok)[0])
         raise DataFormatError(f"{path}: record {i + 1} has an invalid date {int(dates[i])}")
@@ -159,12 +161,13 @@ def _yyyymmdd_to_datetime(dates: np.ndarray, path: Path | str) -> np.ndarray:
 
 @lru_cache(maxsize=1)
 def _date_table() -> np.ndarray:
-    k = np.arange(301 * 372)
-    y, m, d = 1900 + k // 372, k % 372 // 31 + 1, k % 31 + 1
-    months = ((y - 1970) * 12 + (m - 1)).astype("datetime64[M]")
-    days = months.astype("datetime64[D]") + (d - 1).astype("timedelta64[D]")
-    valid = days.astype("datetime64[M]") == months
-    return np.where(valid, days.astype("datetime64[ns]"), np.datetime64("NaT", "ns"))
+    k = np.arange(_DATE_SPAN, dtype=np.int64) + _DATE_BASE
+    y, m, d = k // 10000, k // 100 % 100, k % 100
+    ok = (m >= 1) & (m <= 12) & (d >= 1) & (d <= 31)
+    months = ((y - 1970) * 12 + np.clip(m, 1, 12) - 1).astype("datetime64[M]")
+    days = months.astype("datetime64[D]") + (np.clip(d, 1, 31) - 1).astype("timedelta64[D]")
+    ok &= days.astype("datetime64[M]") == months  # rejects 2023-02-30 and the like
+    return np.where(ok, days.astype("datetime64[ns]"), np.datetime64("NaT", "ns"))
 
 
 def _ymd_to_datetime(y: np.ndarray, m: np.ndarray, d: np.ndarray, path: Path | str,
@@ -179,16 +182,22 @@ def _ymd_to_datetime(y: np.ndarray, m: np.ndarray, d: np.ndarray, path: Path | s
     return days.astype("datetime64[ns]")
 
 
-def _frame(codes: np.ndarray, times: np.ndarray, cols: dict[str, np.ndarray]) -> pd.DataFrame:
-    """Build the Bars frame with the six float columns as one pre-made block (no consolidation copy)."""
+def _frame(codes: np.ndarray, times: np.ndarray, cols: dict[str, np.ndarray] | np.ndarray) -> pd.DataFrame:
+    """Build the Bars frame; the six float columns become one block without a consolidation copy.
+
+    ``cols`` is a dict of the float columns or an already-built ``[6, N]`` float64 block
+    in :data:`BARS_COLUMNS` order.
+    """
     names = BARS_COLUMNS[2:]
-    block = np.empty((len(names), len(times)), dtype=np.float64)
-    for i, c in enumerate(names):
-        block[i] = cols[c]
-    df = pd.DataFrame(block.T, columns=names, copy=False)
-    df.insert(0, "trade_time", times)
-    df.insert(0, "ts_code", codes)
-    return df
+    if isinstance(cols, dict):
+        block = np.empty((len(names), len(times)), dtype=np.float64)
+        for i, c in enumerate(names):
+            block[i] = cols[c]
+    else:
+        block = cols
+    left = pd.DataFrame({"ts_code": codes, "trade_time": times})
+    right = pd.DataFrame(block.T, columns=names, copy=False)
+    return pd.concat([left, right], axis=1, copy=False)
 
 
 def _sort_bars(df: pd.DataFrame, known_sorted: bool | None = None) -> pd.DataFrame:
@@ -210,11 +219,14 @@ def _times_sorted_within(df: pd.DataFrame) -> bool:
 
 
 def _day_columns(rec: np.ndarray, pscale: np.ndarray | float, vscale: np.ndarray | float
-                 ) -> dict[str, np.ndarray]:
-    out = {k: rec[k] / pscale for k in ("open", "high", "low", "close")}
-    out["volume"] = rec["volume"].astype(np.float64) * vscale
-    out["amount"] = rec["amount"].astype(np.float64)
-    return out
+                 ) -> np.ndarray:
+    """The ``[6, N]`` float64 block open, high, low, close (CNY), volume (shares), amount (CNY)."""
+    block = np.empty((6, len(rec)), dtype=np.float64)
+    for i, k in enumerate(("open", "high", "low", "close")):
+        np.divide(rec[k], pscale, out=block[i])
+    np.multiply(rec["volume"], vscale, out=block[4])
+    block[5] = rec["amount"]
+    return block
 
 
 def read_day(path: str | Path) -> pd.DataFrame:
@@ -376,8 +388,6 @@ def read_vipdoc_day(
         raise DataFormatError(f"{tdx_dir}: no readable .day files")
     counts = np.fromiter((len(r) // RECORD_SIZE for r in recs), dtype=np.int64, count=len(recs))
     allrec = np.frombuffer(b"".join(recs), dtype=DAY_DTYPE)
-    pscale = np.repeat(np.array([price_scale(c) for c in codes]), counts)
-    vscale = np.repeat(np.array([volume_scale(c) for c in codes]), counts)
     times = _yyyymmdd_to_datetime(allrec["date"], tdx_dir)
     code_col = np.repeat(np.array(codes, dtype=object), counts)
     # paths come sorted by ts_code; within a file TDX writes dates ascending
@@ -386,8 +396,16 @@ def read_vipdoc_day(
     first[np.cumsum(counts)[:-1]] = True
     ordered = bool(np.all((dates[1:] > dates[:-1]) | first[1:]))
     ordered &= codes == sorted(codes)
-    frame = _frame(code_col, times, _day_columns(allrec, pscale, vscale))
-    return _sort_bars(frame, known_sorted=ordered)
+    block = _day_columns(allrec, PRICE_SCALE_STOCK, 1.0)
+    ends = np.cumsum(counts)
+    for code, a, b in zip(codes, ends - counts, ends, strict=True):  # the few funds and indices
+        ps, vs = price_scale(code), volume_scale(code)
+        if ps != PRICE_SCALE_STOCK:  # exact division, as in read_day
+            for i, k in enumerate(("open", "high", "low", "close")):
+                np.divide(allrec[k][a:b], ps, out=block[i, a:b])
+        if vs != 1.0:
+            block[4, a:b] *= vs
+    return _sort_bars(_frame(code_col, times, block), known_sorted=ordered)
 
 
 _EXPORT_ADJUST = {"前复权": "qfq", "后复权": "hfq", "不复权": "none"}
