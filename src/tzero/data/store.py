@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -243,13 +244,15 @@ class MarketStore:
 
 
 def _partitions(frame: pd.DataFrame, spec: DatasetSpec):
+    """Yield ``(label, rows)`` per partition: ``2023`` (year) or ``2023-02`` (month)."""
     if spec.time_col is None or frame.empty:
         yield "all", frame
         return
     t = pd.DatetimeIndex(frame[spec.time_col])
-    labels = t.strftime("%Y") if spec.period == "Y" else t.strftime("%Y-%m")
-    for label, idx in frame.groupby(labels, sort=True).groups.items():
-        yield str(label), frame.loc[idx]
+    key = t.year.to_numpy() if spec.period == "Y" else t.year.to_numpy() * 100 + t.month.to_numpy()
+    for k in np.unique(key):
+        label = str(k) if spec.period == "Y" else f"{k // 100}-{k % 100:02d}"
+        yield label, frame.loc[key == k]
 
 
 def _merge(old: pd.DataFrame | None, new: pd.DataFrame, keys: list[str]) -> tuple[pd.DataFrame, int]:
