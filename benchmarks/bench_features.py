@@ -9,7 +9,7 @@ unadjusted prices: adjustment does not change the cost), and times
 
 Usage::
 
-    .venv/bin/python benchmarks/bench_features.py [--tdx-dir DIR] [--min-records 1000]
+    .venv/bin/python benchmarks/bench_features.py [--tdx-dir DIR] [--min-records 250]
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def main() -> None:
     """Run the benchmark and print files, rows, seconds and rows/s."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tdx-dir", type=Path, default=None)
-    ap.add_argument("--min-records", type=int, default=1000)
+    ap.add_argument("--min-records", type=int, default=250)
     args = ap.parse_args()
     tdx = args.tdx_dir or get_settings().tdx_dir
     if tdx is None or not (tdx / "vipdoc").is_dir():
