@@ -160,7 +160,7 @@ _ARROW = {"up": "↑", "down": "↓", "flat": "→"}
 def _signals_table(signals) -> Table:
     as_of = ", ".join(sorted({s.as_of for s in signals}))
     t = Table(title=f"unified signals as of {as_of}, 5 sessions ahead", pad_edge=False)
-    for c in ("ts_code", "regime", "T+0", "plan", "E[r]", "±vol", "P(up)", "conf", "votes"):
+    for c in ("ts_code", "regime", "T+0", "plan", "E(r)", "±vol", "P(up)", "conf", "votes"):
         t.add_column(c, no_wrap=True)
     for s in signals:
         votes = " ".join(f"{m[0].upper()}{_ARROW[v['direction']]}" for m, v in s.model_votes.items())
