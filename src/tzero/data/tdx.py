@@ -330,6 +330,33 @@ def scan_vipdoc(tdx_dir: str | Path) -> list[Path]:
     return [p for _, p in found]
 
 
+def _day_paths(tdx_dir: str | Path, ts_codes: Iterable[str] | None) -> list[Path]:
+    """All ``.day`` files, or those of the selected symbols (a missing one raises)."""
+    if ts_codes is None:
+        return scan_vipdoc(tdx_dir)
+    root = Path(tdx_dir)
+    vipdoc = root if root.name.lower() == "vipdoc" else root / "vipdoc"
+    paths = []
+    for c in sorted({to_ts_code(s) for s in ts_codes}):
+        p = vipdoc / c.split(".")[1].lower() / "lday" / f"{tdx_name(c)}.day"
+        if not p.is_file():
+            raise DataFormatError(f"{p}: no daily file for {c} in {root}")
+        paths.append(p)
+    return paths
+
+
+def _rescale_segments(block: np.ndarray, allrec: np.ndarray, codes: list[str], counts: np.ndarray) -> None:
+    """Fix the rows of funds (prices ÷1000) and indices (volume in lots ×100) in place."""
+    ends = np.cumsum(counts)
+    for code, a, b in zip(codes, ends - counts, ends, strict=True):
+        ps, vs = price_scale(code), volume_scale(code)
+        if ps != PRICE_SCALE_STOCK:  # exact division, as in read_day
+            for i, k in enumerate(("open", "high", "low", "close")):
+                np.divide(allrec[k][a:b], ps, out=block[i, a:b])
+        if vs != 1.0:
+            block[4, a:b] *= vs
+
+
 def read_vipdoc_day(
     tdx_dir: str | Path,
     ts_codes: Iterable[str] | None = None,
@@ -358,17 +385,7 @@ def read_vipdoc_day(
         DataFormatError: a bad file (with ``on_error="raise"``), a selected
             symbol with no ``.day`` file, or nothing to read.
     """
-    if ts_codes is None:
-        paths = scan_vipdoc(tdx_dir)
-    else:
-        root = Path(tdx_dir)
-        vipdoc = root if root.name.lower() == "vipdoc" else root / "vipdoc"
-        paths = []
-        for c in sorted({to_ts_code(s) for s in ts_codes}):
-            p = vipdoc / c.split(".")[1].lower() / "lday" / f"{tdx_name(c)}.day"
-            if not p.is_file():
-                raise DataFormatError(f"{p}: no daily file for {c} in {root}")
-            paths.append(p)
+    paths = _day_paths(tdx_dir, ts_codes)
     recs: list[bytes] = []
     codes: list[str] = []
     for i, p in enumerate(paths):
@@ -397,14 +414,7 @@ def read_vipdoc_day(
     ordered = bool(np.all((dates[1:] > dates[:-1]) | first[1:]))
     ordered &= codes == sorted(codes)
     block = _day_columns(allrec, PRICE_SCALE_STOCK, 1.0)
-    ends = np.cumsum(counts)
-    for code, a, b in zip(codes, ends - counts, ends, strict=True):  # the few funds and indices
-        ps, vs = price_scale(code), volume_scale(code)
-        if ps != PRICE_SCALE_STOCK:  # exact division, as in read_day
-            for i, k in enumerate(("open", "high", "low", "close")):
-                np.divide(allrec[k][a:b], ps, out=block[i, a:b])
-        if vs != 1.0:
-            block[4, a:b] *= vs
+    _rescale_segments(block, allrec, codes, counts)
     return _sort_bars(_frame(code_col, times, block), known_sorted=ordered)
 
 

@@ -47,14 +47,22 @@ class Forecaster(Protocol):
     name: ClassVar[str]
     horizon: int
 
-    def fit(self, panel: pd.DataFrame) -> Self: ...
+    def fit(self, panel: pd.DataFrame) -> Self:
+        """Fit on a daily Bars panel (qfq prices); return self."""
+        ...
 
-    def predict(self, panel: pd.DataFrame, as_of: Any) -> pd.DataFrame: ...
+    def predict(self, panel: pd.DataFrame, as_of: Any) -> pd.DataFrame:
+        """Forecast frame (:data:`FORECAST_COLUMNS`) from rows ``trade_time <= as_of`` only."""
+        ...
 
-    def state_dict(self) -> dict: ...
+    def state_dict(self) -> dict:
+        """Plain data from which :meth:`from_state` rebuilds an identical model."""
+        ...
 
     @classmethod
-    def from_state(cls, state: dict) -> Self: ...
+    def from_state(cls, state: dict) -> Self:
+        """Rebuild a fitted model from :meth:`state_dict` output."""
+        ...
 
 
 def panel_until(panel: pd.DataFrame, as_of: Any) -> pd.DataFrame:

@@ -29,6 +29,7 @@ class LSTMDualHead(nn.Module):
         self.fc_magnitude = nn.Linear(hidden_size, horizon)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``[B, T, F]`` → direction logits ``[B, 2]`` and step returns ``[B, horizon]``."""
         out, _ = self.lstm(x)                       # [B, T, F] -> [B, T, H]
         h = self.drop(out[:, -1])                   # [B, H]
         h = self.drop(torch.relu(self.fc(h)))       # [B, H]
@@ -43,6 +44,7 @@ class SeqAttention(nn.Module):
         self.score = nn.Sequential(nn.Linear(dim, dim // 2), nn.Tanh(), nn.Linear(dim // 2, 1))
 
     def forward(self, seq: torch.Tensor) -> torch.Tensor:
+        """Attention-weighted sum over time: ``[B, T, D]`` → ``[B, D]``."""
         w = torch.softmax(self.score(seq), dim=1)   # [B, T, D] -> [B, T, 1]
         return (w * seq).sum(dim=1)                 # [B, D]
 
@@ -95,6 +97,7 @@ class LSTMDualHeadEnhanced(nn.Module):
             nn.init.zeros_(head.bias)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``[B, T, F]`` → direction logits ``[B, 2]`` and step returns ``[B, horizon]``."""
         out, _ = self.lstm(x)                       # [B, T, F] -> [B, T, 2h]
         ctx = self.attention(out)                   # [B, 2h]
         skip = self.skip(x[:, -1])                  # [B, F] -> [B, 2h]
