@@ -85,6 +85,18 @@ def test_check_moves_flags_30pct_unless_adj_factor_changes() -> None:
     assert quality.check_moves(bars("X", ["2023-02-22", "2023-02-23"], [10.0, 11.0]), pd.DataFrame()) == []
 
 
+def test_check_moves_uses_the_tick_rounded_limit_and_names_context() -> None:
+    days = ["2023-02-22", "2023-02-23"]
+    # 3.33 * 1.2 = 3.996 -> limit price 4.00: +20.12% at the limit is not an error
+    assert quality.check_moves(bars("300001.SZ", days, [3.33, 4.00]), pd.DataFrame()) == []
+    # 3.37 * 1.2 = 4.044 -> limit 4.04: a close of 4.05 is past it
+    assert len(quality.check_moves(bars("300001.SZ", days, [3.37, 4.05]), pd.DataFrame())) == 1
+    # a jump after a suspension says so
+    gap = bars("600000.SH", ["2023-02-20", "2023-02-21", "2023-02-24"], [10.0, 10.0, 14.0])
+    (f,) = quality.check_moves(gap, pd.DataFrame())
+    assert "after 2 missing session(s)" in f.detail
+
+
 def test_validate_bars_reasons() -> None:
     b = bars("600519.SH", ["2023-02-20", "2023-02-21", "2023-02-22", "2023-02-25"], [10.0] * 4)
     b.loc[1, "low"] = 10.2       # low above open/close

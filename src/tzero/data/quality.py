@@ -158,23 +158,43 @@ def check_gaps(bars: pd.DataFrame, min_gap: int = 1) -> list[Finding]:
 def check_moves(bars: pd.DataFrame, adj: pd.DataFrame, limit: float = MAX_DAILY_MOVE) -> list[Finding]:
     """Daily close-to-close moves beyond ``limit`` on dates the adj_factor did not change.
 
+    "Beyond" means past the limit price rounded to the 0.01 CNY tick. The detail says when the move follows a gap of missing sessions (a
+    resumption after suspension, where the move spans several sessions) or is
+    the symbol's second bar (IPO days have no or wider limits).
+
     Args:
         bars: daily unadjusted bars.
         adj: adj_factor frame (``ts_code, trade_date, adj_factor``); may be empty.
         limit: absolute decimal return above which a move is reported.
     """
-    b = bars.sort_values(["ts_code", "trade_time"])
-    r = b.groupby("ts_code")["close"].pct_change()
-    big = b.loc[r.abs() > limit + 1e-9].assign(ret=r[r.abs() > limit + 1e-9])
-    if big.empty:
+    b = bars.sort_values(["ts_code", "trade_time"]).reset_index(drop=True)
+    prev = b.groupby("ts_code")["close"].shift()
+    r = b["close"] / prev - 1
+    # limit prices are rounded to the 0.01 CNY tick (exchange rules), so a +20% limit-up
+    # can print +20.05%: compare with the rounded limit, not the raw ratio
+    up = np.round(prev * (1 + limit) + 1e-9, 2)
+    down = np.round(prev * (1 - limit) - 1e-9, 2)
+    big = (b["close"] > up + 1e-6) | (b["close"] < down - 1e-6)
+    if not big.any():
         return []
+    sess = calendar.all_sessions()
+    pos = pd.Series(np.arange(len(sess)), index=sess)
+    p = pos.reindex(pd.DatetimeIndex(b["trade_time"]).normalize()).to_numpy()
+    gap = p - np.concatenate([[np.nan], p[:-1]]) - 1
+    nth = b.groupby("ts_code").cumcount().to_numpy()
     ex = _ex_dates(adj)
     out = []
-    for row in big.itertuples():
-        if (row.ts_code, row.trade_time) in ex:
+    for i in np.flatnonzero(big.to_numpy()):
+        code, t = b.at[i, "ts_code"], b.at[i, "trade_time"]
+        if (code, t) in ex:
             continue
-        out.append(Finding("move", row.ts_code, str(row.trade_time.date()),
-                           f"close moved {row.ret:+.1%} with no adj_factor change"))
+        note = ""
+        if nth[i] == 1:
+            note = " (second bar of the symbol: IPO days)"
+        elif np.isfinite(gap[i]) and gap[i] >= 1:
+            note = f" (after {int(gap[i])} missing session(s): resumption)"
+        out.append(Finding("move", code, str(t.date()),
+                           f"close moved {r.iat[i]:+.1%} with no adj_factor change{note}"))
     return out
 
 
