@@ -1,19 +1,28 @@
 """Shared fixtures: the shared-data root (skip when absent) and small real TDX folders in tmp_path.
 
 Shared data is read in place; tests copy at most a few real files into ``tmp_path``
-(never into the repository).
+(never into the repository). ``app_db`` gives a fresh, migrated app store on
+SQLite, PostgreSQL and MariaDB (see :data:`SERVER_URLS`).
 """
 
 from __future__ import annotations
 
+import os
 import shutil
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import pytest
 
 from tzero.settings import get_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+    from sqlalchemy.orm import sessionmaker
 
 #: The real files the small TDX folder is built from (relative to ``tdx/vipdoc``).
 SMALL_DAY_FILES = ("sh/lday/sh600519.day", "sz/lday/sz000001.day", "sh/lday/sh000300.day")
@@ -76,3 +85,86 @@ def adj_slice_file(adj_slice: pd.DataFrame, tmp_path: Path) -> Path:
     p = tmp_path / "adj_factor_slice.parquet"
     adj_slice.to_parquet(p, index=False)
     return p
+
+
+#: Admin URLs of the database servers the app-store tests run on; each test gets
+#: its own database created there. Override with ``TZERO_TEST_PG_URL`` and
+#: ``TZERO_TEST_MARIADB_URL``; ``.ci/run`` starts both servers.
+SERVER_URLS: dict[str, str] = {
+    "postgresql": os.environ.get("TZERO_TEST_PG_URL",
+                                 "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"),
+    "mariadb": os.environ.get("TZERO_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test"),
+}
+#: First connection error per server (``None``: reachable), so a down server costs one timeout.
+_SERVER_ERRORS: dict[str, str | None] = {}
+
+
+@dataclass(frozen=True)
+class AppDB:
+    """A fresh app store migrated to head: ``backend`` is the ``app_db`` param id."""
+
+    backend: str
+    url: str
+    engine: Engine
+    Session: sessionmaker
+
+
+def _admin_engine(backend: str) -> Engine:
+    """An AUTOCOMMIT engine on the server's admin database; fail (CI) or skip when down."""
+    from sqlalchemy import create_engine, make_url, text
+    from sqlalchemy.pool import NullPool
+
+    url = SERVER_URLS[backend]
+    engine = create_engine(url, isolation_level="AUTOCOMMIT", poolclass=NullPool,
+                           connect_args={"connect_timeout": 5})
+    if backend not in _SERVER_ERRORS:
+        try:
+            with engine.connect() as c:
+                c.execute(text("SELECT 1"))
+            _SERVER_ERRORS[backend] = None
+        except Exception as exc:  # any driver error means "not usable here"
+            _SERVER_ERRORS[backend] = f"{type(exc).__name__}: {exc}".splitlines()[0]
+    if _SERVER_ERRORS[backend] is not None:
+        where = make_url(url).render_as_string(hide_password=True)
+        reason = (f"{backend} server unreachable at {where} ({_SERVER_ERRORS[backend]}); "
+                  f"start it (see .ci/run) or point TZERO_TEST_"
+                  f"{'PG' if backend == 'postgresql' else 'MARIADB'}_URL at one")
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return engine
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
+def app_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AppDB]:
+    """A fresh app store per test, migrated to head, on each of the three databases.
+
+    SQLite: a file in ``tmp_path``. PostgreSQL/MariaDB: ``CREATE DATABASE
+    tzero_t_<hex>`` on the server of :data:`SERVER_URLS`, dropped at teardown.
+    Unreachable server: ``pytest.fail`` when ``CI`` is set, else ``pytest.skip``.
+    """
+    from sqlalchemy import make_url, text
+
+    from tzero.data.appdb import open_app_store
+
+    backend: str = request.param
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'tzero.db'}"
+        engine, session = open_app_store(url)
+        yield AppDB(backend, url, engine, session)
+        engine.dispose()
+        return
+    admin = _admin_engine(backend)
+    name = f"tzero_t_{uuid.uuid4().hex[:12]}"
+    create = f"CREATE DATABASE {name}" + (" CHARACTER SET utf8mb4" if backend == "mariadb" else "")
+    drop = f"DROP DATABASE IF EXISTS {name}" + (" WITH (FORCE)" if backend == "postgresql" else "")
+    with admin.connect() as c:
+        c.execute(text(create))
+    url = make_url(SERVER_URLS[backend]).set(database=name).render_as_string(hide_password=False)
+    try:
+        engine, session = open_app_store(url)
+        yield AppDB(backend, url, engine, session)
+        engine.dispose()
+    finally:
+        with admin.connect() as c:
+            c.execute(text(drop))

@@ -296,8 +296,13 @@ def demo(symbols: list[str] = typer.Option(None, "--symbols", help="holdings (de
               f"time: ingest {timings['ingest_s']} s, training {timings['train_s']} s, total {timings['total_s']} s")
 
 
+def _register_lifecycle() -> None:
+    from tzero import cli_lifecycle  # noqa: F401  (registers its commands on `app`)
+
+
 def main() -> None:
     """Entry point: run the app, turning input errors into one line and exit code 2."""
+    _register_lifecycle()
     try:
         app(standalone_mode=False)
     except TzeroError as exc:
@@ -320,4 +325,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # run the importable module, not this `__main__` copy, so the lifecycle
+    # commands (which import `tzero.cli`) register on the same `app`
+    from tzero.cli import main as _main_of_module
+
+    _main_of_module()

@@ -12,6 +12,9 @@ Fields:
     tdx_dir: ``TZERO_TDX_DIR`` (``--tdx-dir``); default ``<data_dir>/tdx``.
     seed: ``TZERO_SEED`` (default 42), the seed every model starts from.
     torch_threads: ``TZERO_TORCH_THREADS`` (default: all cores).
+    db_url: ``TZERO_DB_URL``, the app store's SQLAlchemy URL (PostgreSQL
+        ``postgresql+psycopg://…``, MySQL/MariaDB ``mysql+pymysql://…``);
+        default SQLite at ``<home>/tzero.db`` (see :attr:`Settings.app_db_url`).
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ class Settings:
     tdx_dir: Path | None
     seed: int = 42
     torch_threads: int | None = None
+    db_url: str | None = None
     extra: dict = field(default_factory=dict)
 
     @property
@@ -64,6 +68,13 @@ class Settings:
     def reports_dir(self) -> Path:
         """Where `tzero demo` and `tzero evaluate` write reports."""
         return self.home / "reports"
+
+    @property
+    def app_db_url(self) -> str:
+        """The app store's URL: ``db_url`` when set, else SQLite at ``<home>/tzero.db``."""
+        from tzero.data.appdb import default_url  # SQLAlchemy only when asked for
+
+        return self.db_url or default_url(self.home)
 
     @property
     def adj_factor_file(self) -> Path | None:
@@ -109,5 +120,6 @@ def get_settings(**overrides) -> Settings:
         tdx_dir=tdx_dir,
         seed=int(env.get("TZERO_SEED") or t.get("seed") or 42),
         torch_threads=int(threads) if threads else None,
+        db_url=env.get("TZERO_DB_URL") or t.get("db_url") or None,
     )
     return s.with_overrides(**overrides)

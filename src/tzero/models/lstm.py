@@ -49,6 +49,8 @@ RETURN_SCALE = 100.0
 HOLDOUT_SESSIONS = 63
 MIN_HOLDOUT = 10
 EARLY_STOP_FRACTION = 0.15
+INCREMENTAL_SESSIONS = 126   # ≈ 6 months (spec 004 §3.6 weekly incremental)
+INCREMENTAL_EPOCHS = 5
 TRAIN_AND_SAVE_DEFAULTS = {"lr": 5e-4, "hidden_size": 64, "epochs": 50, "batch_size": 32}
 
 
@@ -119,7 +121,7 @@ class LstmForecaster:
 
     # ------------------------------------------------------------------ fitting
     def fit(self, panel: pd.DataFrame, progress: Callable[[str, int, int], None] | None = None,
-            n_jobs: int = 1) -> Self:
+            n_jobs: int = 1, errors: str = "raise") -> Self:
         """Fit one network per symbol in the panel (qfq daily Bars).
 
         Args:
@@ -130,6 +132,8 @@ class LstmForecaster:
                 torch thread (small LSTMs do not use two threads well, so two
                 processes on two cores train about twice as fast). Results do
                 not depend on ``n_jobs``: each symbol is seeded alike.
+            errors: ``raise`` (default) stops at the first symbol that cannot be
+                fitted; ``collect`` skips it and records why in ``errors_``.
 
         Raises:
             ModelError: a symbol with too little history for the windows and holdout.
@@ -137,16 +141,27 @@ class LstmForecaster:
         check_panel(panel)
         groups = [(c, b.reset_index(drop=True)) for c, b in panel.groupby("ts_code", sort=True)]
         self.models_: dict[str, SymbolModel] = {}
+        self.errors_: dict[str, str] = {}
         if n_jobs <= 1 or len(groups) <= 1:
             for code, bars in groups:
-                self.models_[code] = self._fit_symbol(code, bars, progress)
+                try:
+                    self.models_[code] = self._fit_symbol(code, bars, progress)
+                except ModelError as exc:
+                    if errors == "raise":
+                        raise
+                    self.errors_[code] = str(exc)
             return self
         ctx = mp.get_context("spawn")
         with ProcessPoolExecutor(max_workers=min(n_jobs, len(groups)), mp_context=ctx,
                                  initializer=_worker_init) as pool:
             futs = {pool.submit(_fit_worker, self.config, code, bars): code for code, bars in groups}
             for i, fut in enumerate(as_completed(futs)):
-                self.models_[futs[fut]] = fut.result()
+                try:
+                    self.models_[futs[fut]] = fut.result()
+                except ModelError as exc:
+                    if errors == "raise":
+                        raise
+                    self.errors_[futs[fut]] = str(exc)
                 if progress:
                     progress(futs[fut], i + 1, len(groups))
         self.models_ = dict(sorted(self.models_.items()))
@@ -227,6 +242,38 @@ class LstmForecaster:
         c = classification_metrics(ws.y_dir[te], probs.argmax(axis=1))
         r = regression_metrics(ws.y_ret[te], pred / RETURN_SCALE)
         return {"f1": c["f1"], "mse": r["mse"]}
+
+    def fine_tune(self, panel: pd.DataFrame, sessions: int = INCREMENTAL_SESSIONS,
+                  epochs: int = INCREMENTAL_EPOCHS) -> Self:
+        """Incremental training (spec 004 §3.2): continue each fitted network on recent data.
+
+        Trains ``epochs`` more epochs on the windows ending in the last
+        ``sessions`` sessions (≈ 6 months), keeping the architecture, scaler and
+        calibration; no CV, no holdout (the spec's weekly mode).
+
+        Raises:
+            ModelError: not fitted, or too few recent windows for a symbol.
+        """
+        if not hasattr(self, "models_"):
+            raise ModelError("fine_tune needs a fitted LSTM")
+        cfg = self.config
+        for code, bars in panel.groupby("ts_code", sort=True):
+            m = self.models_.get(code)
+            if m is None:
+                continue
+            bars = bars.reset_index(drop=True).iloc[-(sessions + cfg.seq_len + 100):].reset_index(drop=True)
+            ws = _prepare(bars, cfg).labelled()
+            ws = ws.subset(np.flatnonzero(ws.end >= len(bars) - sessions))
+            if len(ws) < 20:
+                raise ModelError(f"{code}: only {len(ws)} recent windows to fine-tune on")
+            Xs = ((ws.X - m.mean) / m.std).astype(np.float32)
+            tcfg = replace(cfg.train, lr=float(m.params["lr"]) / 2, epochs=epochs,
+                           batch_size=int(m.params["batch_size"]))
+            res = train_dual_head(m.net, Xs, ws.y_dir, ws.y_ret * RETURN_SCALE, tcfg)
+            m.trained_until = pd.Timestamp(bars["trade_time"].iloc[-1])
+            m.stats = {**m.stats, "fine_tuned_samples": res.samples_seen, "fine_tuned_until":
+                       str(m.trained_until.date())}
+        return self
 
     # --------------------------------------------------------------- prediction
     def predict(self, panel: pd.DataFrame, as_of: Any) -> pd.DataFrame:

@@ -1,0 +1,5 @@
+"""``python -m tzero``: the command line."""
+
+from tzero.cli import main
+
+main()

@@ -1,0 +1,252 @@
+"""Lifecycle commands (spec 004): train-lstm, predict-lstm, update-accuracy, versions,
+rollback, monitor, alerts, triggers, spec, schedule, replay.
+
+They use the app store at ``TZERO_DB_URL`` (SQLite in ``TZERO_HOME`` by
+default). If the database is unreachable every command fails with exit code 2
+and a one-line message; no prediction is served without being logged (the
+command fails loudly instead of queueing).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import typer
+from rich.table import Table
+
+from tzero.cli import _codes, _print_json, _progress, _settings, _store, app, out
+from tzero.errors import TzeroError
+
+
+def _db():
+    from tzero.data.appdb import open_app_store
+    return open_app_store(_settings().app_db_url)[1]
+
+
+def _panel(codes, as_of=None):
+    from tzero.market import calendar
+    from tzero.signals.engine import load_panel
+    d = calendar.to_date(as_of, field="--as-of") if as_of else None
+    return load_panel(_store(_settings()), codes, end=d), d
+
+
+def _as_of(panel: pd.DataFrame, d):
+    return d if d is not None else pd.Timestamp(panel["trade_time"].max())
+
+
+def _rows(title: str, rows: list[dict], cols: list[str]) -> Table:
+    t = Table(title=title)
+    for c in cols:
+        t.add_column(c)
+    for r in rows:
+        t.add_row(*("" if r.get(c) is None else str(r.get(c)) for c in cols))
+    return t
+
+
+@app.command("train-lstm")
+def train_lstm(symbols: list[str] = typer.Option(None, "--symbols"),
+               mode: str = typer.Option("fast", help="full | fast | incremental"),
+               as_of: str = typer.Option(None, "--as-of", help="train on data up to this date"),
+               history: int = typer.Option(None, help="most recent sessions used"),
+               jobs: int = typer.Option(os.cpu_count() or 1, help="symbols trained in parallel"),
+               as_json: bool = typer.Option(False, "--json")) -> None:
+    """Train LSTM versions through the deploy gate (incremental: straight to current)."""
+    from tzero.registry import lifecycle, versions
+    S = _db()
+    with S.begin() as s:
+        versions.recover_interrupted(s)
+    codes = _codes(symbols)
+    panel, _ = _panel(codes, as_of)
+    outs = lifecycle.train_batch(S, panel, codes, mode, "manual", _settings().seed, history, jobs)
+    rows = [o.as_dict() for o in outs]
+    _print_json(rows) if as_json else out.print(_rows("training runs", rows, [
+        "symbol", "status", "training_type", "version_id", "deployed", "reason"]))
+
+
+@app.command("predict-lstm")
+def predict_lstm(symbols: list[str] = typer.Argument(...), as_of: str = typer.Option(None, "--as-of"),
+                 no_fallback: bool = typer.Option(False, "--no-fallback"),
+                 as_json: bool = typer.Option(False, "--json")) -> None:
+    """Prediction flow of spec 004 §3.7: health check, LSTM → ARIMA → rules, logged."""
+    from tzero.registry import flow
+    S = _db()
+    codes = _codes(symbols)
+    panel, d = _panel(codes, as_of)
+    with S.begin() as s:
+        rows = [flow.predict_with_fallback(s, panel, c, _as_of(panel, d), not no_fallback).as_dict()
+                for c in codes]
+    _print_json(rows) if as_json else out.print(_rows("predictions (5 sessions)", rows, [
+        "symbol", "predict_date", "direction", "magnitude", "prob_up", "source", "model_version_id"]))
+
+
+@app.command("update-accuracy")
+def update_accuracy(symbols: list[str] = typer.Option(None, "--symbols"),
+                    as_of: str = typer.Option(None, "--as-of"), as_json: bool = typer.Option(False, "--json")) -> None:
+    """Back-fill accuracy of logged predictions whose t+5 close is known (spec 004 §3.9)."""
+    from tzero.registry import monitoring
+    S = _db()
+    codes = _codes(symbols)
+    panel, d = _panel(codes, as_of)
+    with S.begin() as s:
+        n = {c: monitoring.update_accuracy(s, panel, c, _as_of(panel, d)) for c in codes}
+    _print_json(n) if as_json else out.print(n)
+
+
+@app.command()
+def versions(symbol: str = typer.Option(None, "--symbol"), runs: bool = typer.Option(False, "--runs"),
+             as_json: bool = typer.Option(False, "--json")) -> None:
+    """LSTM versions (status, current, kept) or, with --runs, the training runs."""
+    from tzero.market.symbols import to_ts_code
+    from tzero.registry import lifecycle
+    from tzero.registry import versions as v
+    sym = to_ts_code(symbol) if symbol else None
+    with _db()() as s:
+        rows = lifecycle.training_runs(s, sym) if runs else v.list_versions(s, "lstm", sym)
+    if as_json:
+        _print_json(rows)
+    elif runs:
+        out.print(_rows("training runs", rows, ["id", "symbol", "training_type", "trigger_type",
+                                                "status", "deployed", "reason", "version_id"]))
+    else:
+        out.print(_rows("LSTM versions", rows, ["version_id", "symbol", "status", "current", "kept",
+                                                "data_end"]))
+
+
+@app.command()
+def rollback(version_id: str = typer.Argument(...), as_json: bool = typer.Option(False, "--json")) -> None:
+    """Serve a kept earlier version again."""
+    from tzero.registry import versions as v
+    with _db().begin() as s:
+        row = v.rollback(s, version_id)
+        res = {"symbol": row.symbol, "current": row.version_id}
+    _print_json(res) if as_json else out.print(res)
+
+
+@app.command()
+def monitor(symbol: str = typer.Option(None, "--symbol"), as_of: str = typer.Option(None, "--as-of"),
+            as_json: bool = typer.Option(False, "--json")) -> None:
+    """Monitoring status (spec 004 §3.10) with the performance-decay check (§3.11)."""
+    from tzero.market.symbols import to_ts_code
+    from tzero.registry import monitoring
+    with _db()() as s:
+        res = monitoring.monitoring_status(s, to_ts_code(symbol) if symbol else None, as_of)
+    _print_json(res) if as_json else out.print(res)
+
+
+@app.command()
+def alerts(symbols: list[str] = typer.Option(None, "--symbols"), as_of: str = typer.Option(None, "--as-of"),
+           fire: bool = typer.Option(False, "--fire", help="log and POST to TZERO_ALERT_WEBHOOK"),
+           log: bool = typer.Option(False, "--log", help="show the alert log instead"),
+           as_json: bool = typer.Option(False, "--json")) -> None:
+    """Check the five alerts of spec 004 §3.12; --fire logs them and calls the webhook."""
+    from tzero.registry import monitoring
+    S = _db()
+    if log:
+        with S() as s:
+            rows = monitoring.alert_log(s)
+    else:
+        codes = _codes(symbols)
+        panel, d = _panel(codes, as_of)
+        day = _as_of(panel, d)
+        with S.begin() as s:
+            found = monitoring.check_alerts(s, codes, day)
+            rows = (monitoring.fire_alerts(s, found, day, os.environ.get("TZERO_ALERT_WEBHOOK")) if fire
+                    else [a.__dict__ for a in found])
+    _print_json(rows) if as_json else out.print(_rows("alerts", rows, ["alert_type", "symbol", "severity",
+                                                                        "message", "webhook_status"]))
+
+
+@app.command()
+def triggers(symbols: list[str] = typer.Option(None, "--symbols"), as_of: str = typer.Option(None, "--as-of"),
+             run: bool = typer.Option(False, "--run", help="train what is triggered"),
+             mode: str = typer.Option("fast", help="training type for full triggers: full | fast"),
+             jobs: int = typer.Option(os.cpu_count() or 1), as_json: bool = typer.Option(False, "--json")) -> None:
+    """Training triggers of spec 004 §3.6 (monthly > quarterly > performance_decay > weekly)."""
+    from tzero.registry import lifecycle
+    from tzero.registry import triggers as trg
+    S = _db()
+    codes = _codes(symbols)
+    panel, d = _panel(codes, as_of)
+    day = _as_of(panel, d)
+    with S() as s:
+        rows = trg.check_triggers(s, codes, day)
+    if run:
+        groups: dict = {}
+        for r in rows:
+            if r["trigger"]:
+                groups.setdefault((mode if r["training_type"] == "full" else "incremental", r["trigger"]),
+                                  []).append(r["symbol"])
+        for (ttype, name), syms in groups.items():
+            for o in lifecycle.train_batch(S, panel, syms, ttype, name, _settings().seed, None, jobs):
+                next(r for r in rows if r["symbol"] == o.symbol)["run"] = o.as_dict()
+    _print_json(rows) if as_json else out.print(_rows(f"triggers as of {day.date()}", rows,
+                                                      ["symbol", "matched", "trigger", "training_type"]))
+
+
+@app.command()
+def spec(fmt: str = typer.Option("md", "--format", help="md | json")) -> None:
+    """The LSTM training spec document, generated from the code's constants."""
+    from tzero.registry.spec_doc import training_spec, training_spec_markdown
+    if fmt not in ("md", "json"):
+        raise TzeroError(f"--format must be md or json, got {fmt!r}")
+    _print_json(training_spec()) if fmt == "json" else typer.echo(training_spec_markdown())
+
+
+@app.command()
+def replay(symbols: list[str] = typer.Option(None, "--symbols"),
+           start: str = typer.Option("2022-06-01"), end: str = typer.Option("2023-02-24"),
+           mode: str = typer.Option("fast", help="training type for full triggers: full | fast"),
+           history: int = typer.Option(400, help="sessions per symbol the LSTM trains on"),
+           jobs: int = typer.Option(os.cpu_count() or 1),
+           out_dir: Path = typer.Option(None, "--out", help="default TZERO_HOME/reports/replay"),
+           as_json: bool = typer.Option(False, "--json")) -> None:
+    """Walk the data day by day as if live: predict, back-fill, trigger, train, gate, alert."""
+    from tzero.registry.replay import replay as run_replay
+    from tzero.registry.replay import write_timeline
+    s = _settings()
+    codes = _codes(symbols)
+    panel, _ = _panel(codes)
+    with _progress(as_json) as pb:
+        task = pb.add_task("replay", total=None)
+        res = run_replay(_db(), panel, codes, start, end, mode, history, jobs, s.seed,
+                         os.environ.get("TZERO_ALERT_WEBHOOK"),
+                         progress=lambda i, n, d: pb.update(task, completed=i, total=n, description=f"replay {d}"))
+    jp, pp = write_timeline(res, out_dir or s.reports_dir / "replay")
+    if as_json:
+        _print_json(res["summary"])
+    else:
+        out.print(res["summary"])
+        out.print(f"timeline: {jp}\nchart:    {pp}")
+
+
+@app.command()
+def schedule(symbols: list[str] = typer.Option(None, "--symbols"),
+             at: str = typer.Option("15:30", help="Asia/Shanghai time, Mon-Fri"),
+             run_once: bool = typer.Option(False, "--run-once", help="run the job now and exit"),
+             mode: str = typer.Option("fast")) -> None:
+    """After the close (Asia/Shanghai): back-fill, triggers, training, predictions, alerts."""
+    from apscheduler.schedulers.blocking import BlockingScheduler
+    from apscheduler.triggers.cron import CronTrigger
+    codes = _codes(symbols)
+
+    def job() -> None:
+        from tzero.market import calendar
+        from tzero.registry.replay import run_day
+        panel, _ = _panel(codes)
+        d = pd.Timestamp(panel["trade_time"].max())
+        if not calendar.is_session(d):
+            return
+        ev, pr = run_day(_db(), panel, codes, d, mode, None, os.cpu_count() or 1, _settings().seed,
+                         os.environ.get("TZERO_ALERT_WEBHOOK"))
+        out.print({"date": str(d.date()), "events": len(ev), "predictions": len(pr)})
+
+    if run_once:
+        job()
+        return
+    hh, mm = (int(x) for x in at.split(":"))
+    sched = BlockingScheduler(timezone="Asia/Shanghai")
+    sched.add_job(job, CronTrigger(day_of_week="mon-fri", hour=hh, minute=mm, timezone="Asia/Shanghai"))
+    out.print(f"scheduled Mon-Fri {at} Asia/Shanghai for {', '.join(codes)}; Ctrl-C to stop")
+    sched.start()

@@ -1,0 +1,274 @@
+"""The app store: SQLAlchemy 2 models of spec 004 §4, the engine and sessions.
+
+Default database: SQLite in WAL mode at ``TZERO_HOME/tzero.db``; PostgreSQL
+(``postgresql+psycopg://…``) and MySQL/MariaDB (``mysql+pymysql://…``) by
+``TZERO_DB_URL``. The schema is created and upgraded only by the Alembic
+migrations in ``tzero/data/migrations`` (:func:`upgrade`), never by
+``create_all`` at run time.
+
+Tables (spec 004 §4, extended with ``symbol`` since tzero keeps one LSTM per
+stock): ``lstm_training_run``, ``lstm_model_version`` (the model blob and its
+metadata), ``lstm_current_version`` (one row per model and symbol),
+``lstm_prediction_log``, ``lstm_accuracy_record``, ``lstm_training_failure``,
+and ``alert_log``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import (
+    Boolean,
+    Date,
+    DateTime,
+    Double,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+    text,
+)
+from sqlalchemy.dialects import mysql
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+
+from tzero.errors import StoreError
+
+#: The Alembic script folder shipped inside the package (``env.py``, ``versions/``).
+MIGRATIONS_DIR = Path(__file__).resolve().with_name("migrations")
+
+# MySQL's plain BLOB holds 64 KiB; a model is megabytes.
+Blob = LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb")
+LongText = Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")
+# MySQL's plain DATETIME drops microseconds and its FLOAT is single precision
+# (0.0123456789 reads back 0.0123457); DATETIME(6) and DOUBLE keep both.
+Stamp = DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every app-store table."""
+
+
+class TrainingRun(Base):
+    """One training attempt (spec 004 §4 ``lstm_training_run``)."""
+
+    __tablename__ = "lstm_training_run"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    version_id: Mapped[str | None] = mapped_column(String(80))
+    model_name: Mapped[str] = mapped_column(String(16), default="lstm")
+    symbol: Mapped[str] = mapped_column(String(16), index=True)
+    training_type: Mapped[str] = mapped_column(String(16))      # full | fast | incremental
+    trigger_type: Mapped[str] = mapped_column(String(24))       # manual | weekly | monthly | ...
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running|succeeded|failed
+    data_start: Mapped[date | None] = mapped_column(Date)
+    data_end: Mapped[date | None] = mapped_column(Date)
+    params_json: Mapped[str | None] = mapped_column(LongText)
+    metrics_json: Mapped[str | None] = mapped_column(LongText)
+    holdout_metrics_json: Mapped[str | None] = mapped_column(LongText)
+    validation_deployed: Mapped[bool | None] = mapped_column(Boolean)
+    validation_reason: Mapped[str | None] = mapped_column(Text)
+    duration_seconds: Mapped[float | None] = mapped_column(Double)
+    created_at: Mapped[datetime] = mapped_column(Stamp)
+    finished_at: Mapped[datetime | None] = mapped_column(Stamp)
+
+
+class ModelVersion(Base):
+    """A saved model: blob plus metadata (spec 004 §2.3 ``lstm_model_version``)."""
+
+    __tablename__ = "lstm_model_version"
+    version_id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    model_name: Mapped[str] = mapped_column(String(16), default="lstm")
+    symbol: Mapped[str] = mapped_column(String(16), index=True)
+    training_time: Mapped[datetime] = mapped_column(Stamp)
+    data_start: Mapped[date | None] = mapped_column(Date)
+    data_end: Mapped[date | None] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16))   # candidate | deployed | refused | retired
+    metadata_json: Mapped[str] = mapped_column(LongText)
+    model_blob: Mapped[bytes | None] = mapped_column(Blob)
+    blob_sha256: Mapped[str] = mapped_column(String(64))
+
+
+class CurrentVersion(Base):
+    """The version serving each (model, symbol) (spec 004 ``lstm_current_version``)."""
+
+    __tablename__ = "lstm_current_version"
+    model_name: Mapped[str] = mapped_column(String(16), primary_key=True)
+    symbol: Mapped[str] = mapped_column(String(16), primary_key=True)
+    version_id: Mapped[str] = mapped_column(String(80), ForeignKey("lstm_model_version.version_id"))
+    updated_at: Mapped[datetime] = mapped_column(Stamp)
+
+
+class PredictionLog(Base):
+    """Every served prediction with its source and version (spec 004 §3.7 step 4)."""
+
+    __tablename__ = "lstm_prediction_log"
+    __table_args__ = (UniqueConstraint("symbol", "predict_date", name="uq_prediction_symbol_date"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    symbol: Mapped[str] = mapped_column(String(16), index=True)
+    predict_date: Mapped[date] = mapped_column(Date)
+    direction: Mapped[int] = mapped_column(Integer)          # 1 up, 0 down
+    magnitude: Mapped[float] = mapped_column(Double)          # 5-session return, decimal
+    prob_up: Mapped[float] = mapped_column(Double)
+    model_version_id: Mapped[str | None] = mapped_column(String(80))
+    source: Mapped[str] = mapped_column(String(16))          # lstm | arima | technical
+    created_at: Mapped[datetime] = mapped_column(Stamp)
+
+
+class AccuracyRecord(Base):
+    """A prediction scored against the close 5 sessions later (spec 004 §3.9)."""
+
+    __tablename__ = "lstm_accuracy_record"
+    __table_args__ = (UniqueConstraint("symbol", "predict_date", name="uq_accuracy_symbol_date"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    symbol: Mapped[str] = mapped_column(String(16), index=True)
+    predict_date: Mapped[date] = mapped_column(Date)
+    actual_date: Mapped[date] = mapped_column(Date)
+    pred_direction: Mapped[int] = mapped_column(Integer)
+    actual_direction: Mapped[int] = mapped_column(Integer)
+    pred_magnitude: Mapped[float] = mapped_column(Double)
+    actual_magnitude: Mapped[float] = mapped_column(Double)
+    error_magnitude: Mapped[float] = mapped_column(Double)
+    direction_correct: Mapped[bool] = mapped_column(Boolean)
+    model_version_id: Mapped[str | None] = mapped_column(String(80))
+    source: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(Stamp)
+
+
+class TrainingFailure(Base):
+    """A training run that raised (spec 004 §3.13)."""
+
+    __tablename__ = "lstm_training_failure"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    symbol: Mapped[str] = mapped_column(String(16), index=True)
+    error_message: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(Stamp)
+
+
+class AlertLog(Base):
+    """An alert of spec 004 §3.12, with the webhook outcome when fired."""
+
+    __tablename__ = "alert_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    alert_type: Mapped[str] = mapped_column(String(40))
+    symbol: Mapped[str | None] = mapped_column(String(16))
+    severity: Mapped[str] = mapped_column(String(16))
+    message: Mapped[str] = mapped_column(Text)
+    payload_json: Mapped[str | None] = mapped_column(LongText)
+    fired: Mapped[bool] = mapped_column(Boolean, default=False)
+    webhook_status: Mapped[str | None] = mapped_column(String(80))
+    as_of: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(Stamp)
+
+
+def default_url(home: Path) -> str:
+    """SQLite database in ``TZERO_HOME``."""
+    return f"sqlite:///{Path(home) / 'tzero.db'}"
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.close()
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite gets WAL, foreign keys and a busy timeout.
+
+    Raises:
+        StoreError: the database cannot be reached (the message hides the password).
+    """
+    u = make_url(url)
+    if u.get_backend_name() == "sqlite" and u.database:
+        Path(u.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, pool_pre_ping=True, future=True)
+    if u.get_backend_name() == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    try:
+        with engine.connect() as c:
+            c.execute(text("SELECT 1"))
+    except OperationalError as exc:
+        raise StoreError(f"database unreachable at {u.render_as_string(hide_password=True)}: "
+                         f"{exc.orig}") from exc
+    return engine
+
+
+def sessionmaker_for(engine: Engine) -> sessionmaker:
+    """A session factory (objects stay readable after commit)."""
+    return sessionmaker(engine, expire_on_commit=False, future=True)
+
+
+def _alembic_config(connection: Connection) -> Config:
+    """An in-memory Alembic config (no ``alembic.ini``) that migrates ``connection``.
+
+    ``env.py`` picks the connection up from ``config.attributes`` (Alembic's
+    "sharing a connection" recipe).
+    """
+    cfg = Config()
+    # ConfigParser interpolates "%": escape it in the path.
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def _migrate(engine: Engine, step: Callable[[Config, str], None], revision: str) -> None:
+    try:
+        with engine.begin() as conn:
+            step(_alembic_config(conn), revision)
+    except OperationalError as exc:
+        raise StoreError(f"migration to {revision!r} failed on "
+                         f"{engine.url.render_as_string(hide_password=True)}: {exc.orig}") from exc
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Migrate the app store up to ``revision`` (default: the newest schema).
+
+    Idempotent: a store already at ``revision`` is left as it is.
+
+    Raises:
+        StoreError: the database failed during the migration (message hides the password).
+    """
+    _migrate(engine, command.upgrade, revision)
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    """Migrate the app store down to ``revision`` (``"base"`` drops every table).
+
+    Raises:
+        StoreError: the database failed during the migration (message hides the password).
+    """
+    _migrate(engine, command.downgrade, revision)
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The Alembic revision the store is at, ``None`` when it was never migrated."""
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def open_app_store(url: str) -> tuple[Engine, sessionmaker]:
+    """Connect to the app store at ``url`` and migrate it to the newest schema.
+
+    Args:
+        url: SQLAlchemy URL, e.g. ``Settings.app_db_url``.
+
+    Returns:
+        ``(engine, Session)`` where ``Session`` is a :func:`sessionmaker_for` factory.
+
+    Raises:
+        StoreError: the database cannot be reached or migrated.
+    """
+    engine = make_engine(url)
+    upgrade(engine)
+    return engine, sessionmaker_for(engine)

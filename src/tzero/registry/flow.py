@@ -1,0 +1,170 @@
+"""Prediction flow (spec 004 §3.7) with fallback LSTM → ARIMA → technical rules (§3.8).
+
+1. Health check of the symbol's current LSTM version: it exists, its blob
+   loads and matches its SHA-256, and its training data ends at most
+   ``MAX_DAYS_WITHOUT_TRAINING`` days before the prediction date.
+2. Predict with the first source that works; each prediction is written to
+   ``lstm_prediction_log`` with its ``source`` and the ``model_version_id`` of
+   the exact blob that produced it (read in the same transaction), so a
+   version promoted meanwhile never gets credit for it.
+
+Technical rules (§3.8): score = +1 when RSI(14) < 30 (oversold), −1 when > 70,
+plus the sign of the MACD(12,26,9) histogram; direction = score > 0;
+magnitude = sign(score) × 0.5 × σ₂₀ × √5 (σ₂₀ the 20-session std of daily
+returns); ``prob_up = 0.5 + 0.1 × score``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tzero.data.appdb import PredictionLog
+from tzero.errors import ModelError
+from tzero.features.indicators import macd, rsi
+from tzero.models.arima import ArimaConfig, ArimaForecaster
+from tzero.registry import versions
+from tzero.registry.monitoring import MAX_DAYS_WITHOUT_TRAINING
+
+HORIZON = 5
+SOURCES = ("lstm", "arima", "technical")
+
+
+@dataclass
+class Prediction:
+    """One served prediction (what ``lstm_prediction_log`` stores)."""
+
+    symbol: str
+    predict_date: str
+    direction: int
+    magnitude: float
+    prob_up: float
+    source: str
+    model_version_id: str | None
+    health: dict
+
+    def as_dict(self) -> dict:
+        """Plain-data form."""
+        return dict(self.__dict__)
+
+
+def health_check(session: Session, symbol: str, as_of) -> tuple[dict, object | None, str | None]:
+    """Spec 004 §3.7 step 2: ``(report, loaded model or None, version id or None)``."""
+    row = versions.current(session, "lstm", symbol)
+    if row is None:
+        return {"healthy": False, "reason": "no current version"}, None, None
+    try:
+        model = versions.load_model(row)
+    except ModelError as exc:
+        return {"healthy": False, "reason": str(exc), "version_id": row.version_id}, None, row.version_id
+    age = (pd.Timestamp(as_of).date() - row.data_end).days if row.data_end else None
+    if age is not None and age > MAX_DAYS_WITHOUT_TRAINING:
+        return ({"healthy": False, "reason": f"trained on data ending {age} days ago "
+                 f"(> {MAX_DAYS_WITHOUT_TRAINING})", "version_id": row.version_id}, model, row.version_id)
+    return {"healthy": True, "version_id": row.version_id, "data_end": str(row.data_end)}, model, row.version_id
+
+
+def technical_forecast(bars: pd.DataFrame) -> tuple[int, float, float]:
+    """The §3.8 rule forecast from daily bars: ``(direction, 5-session return, prob_up)``."""
+    close = bars["close"].to_numpy(float)
+    if len(close) < 35:
+        raise ModelError(f"{len(close)} sessions are too few for the RSI/MACD rules (need 35)")
+    r = rsi(close, 14)[-1]
+    hist = macd(close)[2][-1]
+    score = (1 if r < 30 else -1 if r > 70 else 0) + int(np.sign(hist))
+    sigma = float(np.std(np.diff(close[-21:]) / close[-21:-1], ddof=1))
+    mag = float(np.sign(score) * 0.5 * sigma * np.sqrt(HORIZON))
+    return int(score > 0), mag, float(np.clip(0.5 + 0.1 * score, 0.0, 1.0))
+
+
+def _from_forecast(fc: pd.DataFrame) -> tuple[int, float, float]:
+    last = fc.loc[fc["step"] == HORIZON].iloc[0]
+    return int(last["cum_mean"] > 0), float(last["cum_mean"]), float(last["prob_up"])
+
+
+def predict_with_fallback(session: Session, panel: pd.DataFrame, symbol: str, as_of,
+                          use_fallback: bool = True, log: bool = True) -> Prediction:
+    """Serve one symbol's 5-session forecast as of a session and log it.
+
+    Args:
+        panel: qfq daily bars (rows after ``as_of`` are ignored).
+        use_fallback: try ARIMA then the technical rules when the LSTM is
+            unhealthy or fails; without it an unhealthy LSTM raises.
+
+    Raises:
+        ModelError: no source could forecast (or the LSTM failed without fallback).
+    """
+    as_of = pd.Timestamp(as_of)
+    bars = panel.loc[(panel["ts_code"] == symbol) & (panel["trade_time"] <= as_of)].reset_index(drop=True)
+    if bars.empty:
+        raise ModelError(f"{symbol}: no bars on or before {as_of.date()}")
+    day = pd.Timestamp(bars["trade_time"].iloc[-1])
+    health, model, vid = health_check(session, symbol, day)
+    errors = []
+    result = None
+    if health["healthy"]:
+        try:
+            result = (*_from_forecast(model.predict(bars, day)), "lstm", vid)
+        except ModelError as exc:
+            errors.append(f"lstm: {exc}")
+    else:
+        errors.append(f"lstm: {health['reason']}")
+    if result is None and not use_fallback:
+        raise ModelError(f"{symbol}: LSTM unavailable ({'; '.join(errors)}); pass use_fallback")
+    if result is None:
+        try:
+            result = (*_from_forecast(_fallback_arima(symbol, bars, day).predict(bars, day)), "arima", None)
+        except ModelError as exc:
+            errors.append(f"arima: {exc}")
+    if result is None:
+        result = (*technical_forecast(bars), "technical", None)
+    direction, mag, p_up, source, version = result
+    pred = Prediction(symbol, str(day.date()), direction, mag, p_up, source, version,
+                      {**health, "fallback_errors": errors})
+    if log:
+        log_prediction(session, pred)
+    return pred
+
+
+_ARIMA: dict[tuple[str, str], ArimaForecaster] = {}
+
+
+def _fallback_arima(symbol: str, bars: pd.DataFrame, day: pd.Timestamp) -> ArimaForecaster:
+    """The fallback ARIMA of a symbol, refitted on the first use in each calendar month.
+
+    The fit uses bars up to that first day only; later days of the month
+    re-apply the fitted orders to their own data (``predict``), so nothing
+    after a day is ever used for it.
+    """
+    key = (symbol, f"{day:%Y-%m}")
+    model = _ARIMA.get(key)
+    if model is None or not _same_history(model.models_[symbol], bars):
+        model = ArimaForecaster(ArimaConfig()).fit(bars)
+        _ARIMA[key] = model
+    return model
+
+
+def _same_history(fitted, bars: pd.DataFrame) -> bool:
+    """True when ``bars`` hold the very closes the cached fit was trained on (same last return)."""
+    t = pd.Timestamp(fitted.last_train_time)
+    c = bars.loc[bars["trade_time"] <= t, "close"].to_numpy(float)
+    if len(c) < 2 or pd.Timestamp(bars["trade_time"].iloc[-1]) < t:
+        return False
+    return bool(np.isclose(np.log(c[-1] / c[-2]), fitted.train_y[-1], rtol=0, atol=1e-12))
+
+
+def log_prediction(session: Session, p: Prediction) -> None:
+    """Insert or replace the day's prediction of a symbol in ``lstm_prediction_log``."""
+    d = pd.Timestamp(p.predict_date).date()
+    row = session.scalars(select(PredictionLog).where(PredictionLog.symbol == p.symbol,
+                                                      PredictionLog.predict_date == d)).first()
+    if row is None:
+        row = PredictionLog(symbol=p.symbol, predict_date=d)
+        session.add(row)
+    row.direction, row.magnitude, row.prob_up = p.direction, p.magnitude, p.prob_up
+    row.source, row.model_version_id, row.created_at = p.source, p.model_version_id, versions.now()
+    session.flush()

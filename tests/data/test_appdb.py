@@ -1,0 +1,154 @@
+"""App store on SQLite, PostgreSQL and MariaDB: migrations, round trips, constraints.
+
+Every test that takes ``app_db`` runs once per database on a fresh store (see
+``tests/conftest.py``); CI starts both servers, so all three always run there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from datetime import date, datetime
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy.exc import IntegrityError
+
+from tzero.data import appdb
+from tzero.data.appdb import (
+    AccuracyRecord,
+    AlertLog,
+    CurrentVersion,
+    ModelVersion,
+    PredictionLog,
+    TrainingFailure,
+    TrainingRun,
+)
+from tzero.errors import StoreError
+from tzero.settings import get_settings
+
+TABLES = {"lstm_training_run", "lstm_model_version", "lstm_current_version",
+          "lstm_prediction_log", "lstm_accuracy_record", "lstm_training_failure", "alert_log"}
+HEAD = "0001"
+#: 5 MiB: far past MySQL's 64 KiB BLOB, so only LONGBLOB keeps it whole.
+BLOB_BYTES = 5 * 1024 * 1024
+#: Microseconds and a 16-digit float: MySQL's DATETIME/FLOAT would round both.
+STAMP = datetime(2024, 3, 15, 14, 59, 58, 123456)
+MAGNITUDE = 0.012345678901234567
+
+
+def _tables(engine: sa.Engine) -> set[str]:
+    return set(sa.inspect(engine).get_table_names()) - {"alembic_version"}
+
+
+def test_upgrade_creates_every_table_as_modelled(app_db):
+    assert _tables(app_db.engine) == TABLES
+    assert appdb.current_revision(app_db.engine) == HEAD
+    with app_db.engine.connect() as conn:
+        ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+        assert compare_metadata(ctx, appdb.Base.metadata) == []
+
+
+def test_downgrade_to_base_then_upgrade_again(app_db):
+    appdb.upgrade(app_db.engine)  # already at head: a no-op
+    appdb.downgrade(app_db.engine, "base")
+    assert _tables(app_db.engine) == set()
+    assert appdb.current_revision(app_db.engine) is None
+    appdb.upgrade(app_db.engine)
+    assert _tables(app_db.engine) == TABLES
+    assert appdb.current_revision(app_db.engine) == HEAD
+
+
+def _rows() -> list[appdb.Base]:
+    blob = random.Random(7).randbytes(BLOB_BYTES)
+    vid = "lstm-600519.SH-20240315T145958"
+    return [
+        ModelVersion(version_id=vid, model_name="lstm", symbol="600519.SH", training_time=STAMP,
+                     data_start=date(2015, 1, 5), data_end=date(2024, 3, 15), status="deployed",
+                     metadata_json='{"hidden": 64, "note": "贵州茅台"}', model_blob=blob,
+                     blob_sha256=hashlib.sha256(blob).hexdigest()),
+        CurrentVersion(model_name="lstm", symbol="600519.SH", version_id=vid, updated_at=STAMP),
+        TrainingRun(version_id=vid, model_name="lstm", symbol="600519.SH", training_type="full",
+                    trigger_type="manual", status="succeeded", data_start=date(2015, 1, 5),
+                    data_end=date(2024, 3, 15), params_json="{}", metrics_json='{"acc": 0.55}',
+                    holdout_metrics_json=None, validation_deployed=True,
+                    validation_reason="beats baseline", duration_seconds=MAGNITUDE,
+                    created_at=STAMP, finished_at=datetime(2024, 3, 15, 15, 0, 1, 1)),
+        PredictionLog(symbol="600519.SH", predict_date=date(2024, 3, 15), direction=1,
+                      magnitude=MAGNITUDE, prob_up=0.6180339887498949, model_version_id=vid,
+                      source="lstm", created_at=STAMP),
+        AccuracyRecord(symbol="600519.SH", predict_date=date(2024, 3, 8),
+                       actual_date=date(2024, 3, 15), pred_direction=1, actual_direction=0,
+                       pred_magnitude=MAGNITUDE, actual_magnitude=-0.0031415926535897,
+                       error_magnitude=0.0155, direction_correct=False, model_version_id=vid,
+                       source="lstm", created_at=STAMP),
+        TrainingFailure(symbol="000001.SZ", error_message="ModelError: 12 bars < 60", created_at=STAMP),
+        AlertLog(alert_type="accuracy_drop", symbol="600519.SH", severity="warning",
+                 message="5 日方向准确率 0.40 < 0.45", payload_json='{"window": 20}', fired=True,
+                 webhook_status="200", as_of=date(2024, 3, 15), created_at=STAMP),
+    ]
+
+
+def _values(obj: appdb.Base) -> dict:
+    return {c.key: getattr(obj, c.key) for c in sa.inspect(type(obj)).column_attrs}
+
+
+def test_round_trip_of_every_table(app_db):
+    rows = _rows()
+    assert {type(r).__tablename__ for r in rows} == TABLES
+    with app_db.Session() as s:
+        # No relationship() links the models, so the unit of work does not order
+        # the parent first by itself: flush it before the row that references it.
+        s.add(rows[0])
+        s.flush()
+        s.add_all(rows[1:])
+        s.commit()
+        expected = [_values(r) for r in rows]
+    with app_db.Session() as s:
+        for row, want in zip(rows, expected, strict=True):
+            key = sa.inspect(row).identity
+            got = _values(s.get(type(row), key))
+            assert got == want, type(row).__tablename__
+    blob = expected[0]["model_blob"]
+    assert len(blob) == BLOB_BYTES and hashlib.sha256(blob).hexdigest() == expected[0]["blob_sha256"]
+
+
+def test_prediction_log_is_unique_per_symbol_and_date(app_db):
+    def row() -> PredictionLog:
+        return PredictionLog(symbol="600519.SH", predict_date=date(2024, 3, 15), direction=1,
+                             magnitude=0.01, prob_up=0.6, source="arima", created_at=STAMP)
+
+    with app_db.Session() as s:
+        s.add(row())
+        s.commit()
+        s.add(row())
+        with pytest.raises(IntegrityError):
+            s.commit()
+
+
+def test_current_version_must_reference_a_stored_version(app_db):
+    with app_db.Session() as s:
+        s.add(CurrentVersion(model_name="lstm", symbol="600519.SH", version_id="no-such-version",
+                             updated_at=STAMP))
+        with pytest.raises(IntegrityError):
+            s.commit()
+
+
+@pytest.mark.parametrize("url", ["postgresql+psycopg://nobody:secret@127.0.0.1:1/x",
+                                 "mysql+pymysql://nobody:secret@127.0.0.1:1/x"],
+                         ids=["postgresql", "mariadb"])
+def test_unreachable_server_raises_store_error_without_password(url):
+    with pytest.raises(StoreError) as info:
+        appdb.open_app_store(url)
+    assert "***" in str(info.value) and "secret" not in str(info.value)
+
+
+def test_settings_app_db_url(monkeypatch, tmp_path):
+    monkeypatch.setenv("TZERO_HOME", str(tmp_path))
+    monkeypatch.delenv("TZERO_DB_URL", raising=False)
+    monkeypatch.chdir(tmp_path)  # no tzero.toml here
+    assert get_settings().app_db_url == f"sqlite:///{tmp_path.resolve() / 'tzero.db'}"
+    monkeypatch.setenv("TZERO_DB_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/tzero")
+    assert get_settings().app_db_url == "postgresql+psycopg://postgres@127.0.0.1:5432/tzero"
