@@ -114,21 +114,28 @@ def test_incremental_promote_rollback_prune(app_db, panel) -> None:
 
 def test_refused_version_keeps_current_and_records_reason(app_db, panel) -> None:
     S = app_db.Session
-    cur_id = _deploy_tiny(S, _until(panel, "2022-06-30"))
-    with S.begin() as s:  # make the serving version look excellent: no candidate can beat it
-        cur = s.get(ModelVersion, cur_id)
-        meta = json.loads(cur.metadata_json)
-        meta["holdout"].update(f1=0.99, mse=1e-9)
-        cur.metadata_json = json.dumps(meta)
-    nxt = lifecycle.train_batch(S, _until(panel, "2022-07-29"), [SYM], "fast", "monthly", config=TINY)[0]
+    bars = _until(panel, "2022-06-30")
+    cur_id = _deploy_tiny(S, bars)
+    # the same config, seed and data give the same network: it cannot improve on the current one
+    nxt = lifecycle.train_batch(S, bars, [SYM], "fast", "monthly", config=TINY)[0]
     assert nxt.status == "succeeded" and not nxt.deployed
-    assert "not better than current" in nxt.reason or "no skill" in nxt.reason
+    assert "not better than current: F1 +0.000" in nxt.reason or "no skill" in nxt.reason
     with S() as s:
         assert versions.current(s, "lstm", SYM).version_id == cur_id
         refused = s.get(ModelVersion, nxt.version_id)
         assert refused.status == "refused" and refused.model_blob is None
         run = s.scalars(select(TrainingRun).where(TrainingRun.version_id == nxt.version_id)).one()
         assert run.validation_deployed is False and run.validation_reason == nxt.reason
+
+
+def test_current_is_rescored_on_the_candidates_holdout(panel) -> None:
+    from tzero.models.lstm import LstmForecaster
+    bars = _until(panel, "2022-06-30")
+    m = LstmForecaster(TINY).fit(bars)
+    own = m.models_[SYM]
+    again = m.score_windows(bars, own.holdout["trade_time"])
+    for k in ("accuracy", "f1", "mse", "naive_zero_mse", "naive_momentum_accuracy"):
+        assert again[k] == pytest.approx(own.metrics[k], rel=1e-6), k
 
 
 def test_failure_is_recorded(app_db, panel) -> None:

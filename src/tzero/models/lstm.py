@@ -275,6 +275,29 @@ class LstmForecaster:
                        str(m.trained_until.date())}
         return self
 
+    def score_windows(self, bars: pd.DataFrame, end_times) -> dict:
+        """Holdout metrics of this model on one symbol's windows ending at ``end_times``.
+
+        Same metrics and baselines as the holdout of :meth:`fit`, so two
+        versions can be compared on the very same samples (the deploy gate).
+
+        Raises:
+            ModelError: the symbol is not fitted or no window matches.
+        """
+        code = str(bars["ts_code"].iloc[0])
+        m = self.models_.get(code)
+        if m is None:
+            raise ModelError(f"{code}: not in this model")
+        bars = bars.reset_index(drop=True)
+        ws = _prepare(bars, self.config).labelled()
+        idx = np.flatnonzero(np.isin(ws.times, np.asarray(pd.to_datetime(end_times), "datetime64[ns]")))
+        if len(idx) == 0:
+            raise ModelError(f"{code}: no complete window ends at the requested dates")
+        hold = ws.subset(idx)
+        probs, pred = predict_batches(m.net, ((hold.X - m.mean) / m.std).astype(np.float32),
+                                      device=torch.device("cpu"))
+        return {**_holdout_metrics(hold, probs, pred / RETURN_SCALE), **_naive_metrics(bars, hold)}
+
     # --------------------------------------------------------------- prediction
     def predict(self, panel: pd.DataFrame, as_of: Any) -> pd.DataFrame:
         """Forecast the next ``horizon`` sessions for each fitted symbol in the panel.

@@ -8,7 +8,9 @@ A new version is promoted only when
    serve; and
 2. it is significantly better than the current version: F1 up by at least
    ``MIN_F1_IMPROVEMENT`` (0.05) **or** MSE at most ``MIN_MSE_RATIO`` (0.9) ×
-   the current MSE (spec 002 §4.4). With no current version, rule 1 alone.
+   the current MSE (spec 002 §4.4), both measured on the candidate's holdout
+   windows (the current version is re-scored on them). With no current
+   version, rule 1 alone.
 
 Otherwise the version is refused, the reason recorded, and the current one kept.
 """

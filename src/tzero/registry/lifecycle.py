@@ -111,8 +111,22 @@ def _fit_batch(Session_: sessionmaker, panel: pd.DataFrame, symbols: list[str], 
     return models, errors
 
 
+def _current_on_same_holdout(cur_row, m, bars: pd.DataFrame) -> dict | None:
+    """The serving version's metrics on the candidate's holdout windows (apples to apples).
+
+    Falls back to the metrics stored with the current version when it cannot
+    be scored (e.g. its blob is unreadable).
+    """
+    if cur_row is None:
+        return None
+    try:
+        return versions.load_model(cur_row).score_windows(bars, m.holdout["trade_time"])
+    except Exception:
+        return json.loads(cur_row.metadata_json).get("holdout")
+
+
 def _record(Session_: sessionmaker, model: LstmForecaster, sym: str, run_id: int, out: TrainOutcome,
-            max_versions: int, seconds: float) -> None:
+            max_versions: int, seconds: float, bars: pd.DataFrame) -> None:
     m = model.models_[sym]
     with Session_.begin() as s:
         cur_row = versions.current(s, "lstm", sym)
@@ -124,8 +138,7 @@ def _record(Session_: sessionmaker, model: LstmForecaster, sym: str, run_id: int
         if out.training_type == "incremental":
             decision = gate.GateDecision(True, "incremental: replaces the current version (spec 004 §3.2)")
         else:
-            cur_meta = json.loads(cur_row.metadata_json).get("holdout") if cur_row else None
-            decision = gate.should_deploy(m.metrics, cur_meta)
+            decision = gate.should_deploy(m.metrics, _current_on_same_holdout(cur_row, m, bars))
         if decision.deploy:
             versions.promote(s, row.version_id)
             versions.prune(s, "lstm", sym, max_versions)
@@ -170,7 +183,8 @@ def train_batch(Session_: sessionmaker, panel: pd.DataFrame, symbols: list[str],
         out = TrainOutcome(sym, run_ids[sym], "failed", training_type, trigger_type, seconds=secs)
         if sym in models:
             try:
-                _record(Session_, models[sym], sym, run_ids[sym], out, max_versions, secs)
+                _record(Session_, models[sym], sym, run_ids[sym], out, max_versions, secs,
+                        panel.loc[panel["ts_code"] == sym])
             except Exception as exc:
                 errors[sym] = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}"
         if sym in errors:

@@ -34,7 +34,7 @@ from sqlalchemy.orm import sessionmaker  # noqa: E402
 from tzero.data.appdb import AccuracyRecord  # noqa: E402
 from tzero.market import calendar  # noqa: E402
 from tzero.models.lstm import LstmConfig  # noqa: E402
-from tzero.registry import flow, lifecycle, monitoring, triggers  # noqa: E402
+from tzero.registry import flow, lifecycle, monitoring, triggers, versions  # noqa: E402
 
 
 def replay(Session_: sessionmaker, panel: pd.DataFrame, symbols: list[str], start, end,
@@ -57,6 +57,8 @@ def replay(Session_: sessionmaker, panel: pd.DataFrame, symbols: list[str], star
     """
     days = calendar.sessions(start, end)
     days = days[days <= panel["trade_time"].max()]
+    with Session_.begin() as s:
+        versions.recover_interrupted(s)
     events: list[dict] = []
     preds: list[dict] = []
     t0 = time.perf_counter()
