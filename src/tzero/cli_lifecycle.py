@@ -227,8 +227,6 @@ def schedule(symbols: list[str] = typer.Option(None, "--symbols"),
              run_once: bool = typer.Option(False, "--run-once", help="run the job now and exit"),
              mode: str = typer.Option("fast")) -> None:
     """After the close (Asia/Shanghai): back-fill, triggers, training, predictions, alerts."""
-    from apscheduler.schedulers.blocking import BlockingScheduler
-    from apscheduler.triggers.cron import CronTrigger
     codes = _codes(symbols)
 
     def job() -> None:
@@ -245,8 +243,24 @@ def schedule(symbols: list[str] = typer.Option(None, "--symbols"),
     if run_once:
         job()
         return
-    hh, mm = (int(x) for x in at.split(":"))
-    sched = BlockingScheduler(timezone="Asia/Shanghai")
-    sched.add_job(job, CronTrigger(day_of_week="mon-fri", hour=hh, minute=mm, timezone="Asia/Shanghai"))
+    sched = build_scheduler(job, at)
     out.print(f"scheduled Mon-Fri {at} Asia/Shanghai for {', '.join(codes)}; Ctrl-C to stop")
     sched.start()
+
+
+def build_scheduler(job, at: str = "15:30"):
+    """A blocking APScheduler running ``job`` Mon-Fri at ``at`` (HH:MM, Asia/Shanghai).
+
+    Raises:
+        TzeroError: ``at`` is not HH:MM.
+    """
+    from apscheduler.schedulers.blocking import BlockingScheduler
+    from apscheduler.triggers.cron import CronTrigger
+    try:
+        hh, mm = (int(x) for x in at.split(":"))
+    except ValueError as exc:
+        raise TzeroError(f"--at must be HH:MM (Asia/Shanghai), got {at!r}") from exc
+    sched = BlockingScheduler(timezone="Asia/Shanghai")
+    sched.add_job(job, CronTrigger(day_of_week="mon-fri", hour=hh, minute=mm, timezone="Asia/Shanghai"),
+                  id="tzero-after-close")
+    return sched

@@ -138,7 +138,8 @@ def _record(Session_: sessionmaker, model: LstmForecaster, sym: str, run_id: int
         if out.training_type == "incremental":
             decision = gate.GateDecision(True, "incremental: replaces the current version (spec 004 §3.2)")
         else:
-            decision = gate.should_deploy(m.metrics, _current_on_same_holdout(cur_row, m, bars))
+            seen = bars.iloc[-model.config.history:] if model.config.history else bars  # what the candidate saw
+            decision = gate.should_deploy(m.metrics, _current_on_same_holdout(cur_row, m, seen))
         if decision.deploy:
             versions.promote(s, row.version_id)
             versions.prune(s, "lstm", sym, max_versions)
