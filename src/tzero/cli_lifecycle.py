@@ -59,7 +59,8 @@ def train_lstm(symbols: list[str] = typer.Option(None, "--symbols"),
         versions.recover_interrupted(s)
     codes = _codes(symbols)
     panel, _ = _panel(codes, as_of)
-    outs = lifecycle.train_batch(S, panel, codes, mode, "manual", _settings().seed, history, jobs)
+    outs = lifecycle.train_batch(S, panel, codes, mode, "manual", _settings().seed, history, jobs,
+                                 max_versions=_settings().max_versions)
     rows = [o.as_dict() for o in outs]
     _print_json(rows) if as_json else out.print(_rows("training runs", rows, [
         "symbol", "status", "training_type", "version_id", "deployed", "reason"]))
@@ -152,7 +153,7 @@ def alerts(symbols: list[str] = typer.Option(None, "--symbols"), as_of: str = ty
         day = _as_of(panel, d)
         with S.begin() as s:
             found = monitoring.check_alerts(s, codes, day)
-            rows = (monitoring.fire_alerts(s, found, day, os.environ.get("TZERO_ALERT_WEBHOOK")) if fire
+            rows = (monitoring.fire_alerts(s, found, day, _settings().alert_webhook) if fire
                     else [a.__dict__ for a in found])
     _print_json(rows) if as_json else out.print(_rows("alerts", rows, ["alert_type", "symbol", "severity",
                                                                         "message", "webhook_status"]))
@@ -179,7 +180,8 @@ def triggers(symbols: list[str] = typer.Option(None, "--symbols"), as_of: str = 
                 groups.setdefault((mode if r["training_type"] == "full" else "incremental", r["trigger"]),
                                   []).append(r["symbol"])
         for (ttype, name), syms in groups.items():
-            for o in lifecycle.train_batch(S, panel, syms, ttype, name, _settings().seed, None, jobs):
+            for o in lifecycle.train_batch(S, panel, syms, ttype, name, _settings().seed, None, jobs,
+                                           max_versions=_settings().max_versions):
                 next(r for r in rows if r["symbol"] == o.symbol)["run"] = o.as_dict()
     _print_json(rows) if as_json else out.print(_rows(f"triggers as of {day.date()}", rows,
                                                       ["symbol", "matched", "trigger", "training_type"]))
@@ -211,7 +213,7 @@ def replay(symbols: list[str] = typer.Option(None, "--symbols"),
     with _progress(as_json) as pb:
         task = pb.add_task("replay", total=None)
         res = run_replay(_db(), panel, codes, start, end, mode, history, jobs, s.seed,
-                         os.environ.get("TZERO_ALERT_WEBHOOK"),
+                         s.alert_webhook, max_versions=s.max_versions,
                          progress=lambda i, n, d: pb.update(task, completed=i, total=n, description=f"replay {d}"))
     jp, pp = write_timeline(res, out_dir or s.reports_dir / "replay")
     if as_json:
@@ -236,8 +238,9 @@ def schedule(symbols: list[str] = typer.Option(None, "--symbols"),
         d = pd.Timestamp(panel["trade_time"].max())
         if not calendar.is_session(d):
             return
-        ev, pr = run_day(_db(), panel, codes, d, mode, None, os.cpu_count() or 1, _settings().seed,
-                         os.environ.get("TZERO_ALERT_WEBHOOK"))
+        st = _settings()
+        ev, pr = run_day(_db(), panel, codes, d, mode, None, os.cpu_count() or 1, st.seed,
+                         st.alert_webhook, max_versions=st.max_versions)
         out.print({"date": str(d.date()), "events": len(ev), "predictions": len(pr)})
 
     if run_once:

@@ -11,17 +11,19 @@ Fields:
         when present (relative to the working directory, then to the checkout).
     tdx_dir: ``TZERO_TDX_DIR`` (``--tdx-dir``); default ``<data_dir>/tdx``.
     seed: ``TZERO_SEED`` (default 42), the seed every model starts from.
-    torch_threads: ``TZERO_TORCH_THREADS`` (default: all cores).
     db_url: ``TZERO_DB_URL``, the app store's SQLAlchemy URL (PostgreSQL
         ``postgresql+psycopg://…``, MySQL/MariaDB ``mysql+pymysql://…``);
         default SQLite at ``<home>/tzero.db`` (see :attr:`Settings.app_db_url`).
+    alert_webhook: ``TZERO_ALERT_WEBHOOK``, URL the lifecycle alerts are POSTed to.
+    max_versions: ``TZERO_MAX_VERSIONS``, earlier LSTM versions kept for rollback
+        (default 1, spec 004 §3.5).
 """
 
 from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 _CHECKOUT = Path(__file__).resolve().parents[2]
@@ -50,9 +52,9 @@ class Settings:
     data_dir: Path | None
     tdx_dir: Path | None
     seed: int = 42
-    torch_threads: int | None = None
     db_url: str | None = None
-    extra: dict = field(default_factory=dict)
+    alert_webhook: str | None = None
+    max_versions: int = 1
 
     @property
     def store_dir(self) -> Path:
@@ -113,13 +115,13 @@ def get_settings(**overrides) -> Settings:
         tdx_dir: Path | None = Path(tdx_env).expanduser().resolve()
     else:
         tdx_dir = _first_existing(data_dir / "tdx") if data_dir else None
-    threads = env.get("TZERO_TORCH_THREADS") or t.get("torch_threads")
     s = Settings(
         home=home.resolve(),
         data_dir=data_dir,
         tdx_dir=tdx_dir,
         seed=int(env.get("TZERO_SEED") or t.get("seed") or 42),
-        torch_threads=int(threads) if threads else None,
         db_url=env.get("TZERO_DB_URL") or t.get("db_url") or None,
+        alert_webhook=env.get("TZERO_ALERT_WEBHOOK") or t.get("alert_webhook") or None,
+        max_versions=int(env.get("TZERO_MAX_VERSIONS") or t.get("max_versions") or 1),
     )
     return s.with_overrides(**overrides)

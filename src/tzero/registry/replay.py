@@ -40,7 +40,8 @@ from tzero.registry import flow, lifecycle, monitoring, triggers, versions  # no
 def replay(Session_: sessionmaker, panel: pd.DataFrame, symbols: list[str], start, end,
            full_mode: str = "fast", history: int | None = 400, n_jobs: int = 1, seed: int = 42,
            webhook_url: str | None = None, config: LstmConfig | None = None,
-           progress: Callable[[int, int, str], None] | None = None) -> dict:
+           progress: Callable[[int, int, str], None] | None = None,
+           max_versions: int = versions.MAX_VERSIONS) -> dict:
     """Walk ``[start, end]`` session by session; return the timeline.
 
     Args:
@@ -64,7 +65,7 @@ def replay(Session_: sessionmaker, panel: pd.DataFrame, symbols: list[str], star
     t0 = time.perf_counter()
     for i, d in enumerate(days):
         ev, pr = run_day(Session_, panel.loc[panel["trade_time"] <= d], symbols, d, full_mode, history,
-                         n_jobs, seed, webhook_url, config)
+                         n_jobs, seed, webhook_url, config, max_versions)
         events += ev
         preds += pr
         if progress:
@@ -80,7 +81,8 @@ def replay(Session_: sessionmaker, panel: pd.DataFrame, symbols: list[str], star
 
 def run_day(Session_: sessionmaker, cut: pd.DataFrame, symbols: list[str], d: pd.Timestamp,
             full_mode: str = "fast", history: int | None = 400, n_jobs: int = 1, seed: int = 42,
-            webhook_url: str | None = None, config: LstmConfig | None = None) -> tuple[list, list]:
+            webhook_url: str | None = None, config: LstmConfig | None = None,
+            max_versions: int = versions.MAX_VERSIONS) -> tuple[list, list]:
     """One after-the-close job for session ``d`` (the same steps live and in a replay).
 
     Args:
@@ -101,8 +103,8 @@ def run_day(Session_: sessionmaker, cut: pd.DataFrame, symbols: list[str], d: pd
             ttype = full_mode if t["training_type"] == "full" else "incremental"
             by_type.setdefault((ttype, t["trigger"]), []).append(t["symbol"])
     for (ttype, trig_name), syms in sorted(by_type.items()):
-        for out in lifecycle.train_batch(Session_, cut, syms, ttype, trig_name, seed, history,
-                                         n_jobs, config=config if ttype != "incremental" else None):
+        for out in lifecycle.train_batch(Session_, cut, syms, ttype, trig_name, seed, history, n_jobs,
+                                         max_versions, config if ttype != "incremental" else None):
             events.append({"date": str(d.date()), "type": "training", **out.as_dict()})
     with Session_.begin() as s:
         for sym in symbols:
