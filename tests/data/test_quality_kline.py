@@ -210,3 +210,34 @@ def test_read_bars_date_window(lc1_store: MarketStore) -> None:
     d = read_bars(lc1_store, ["600519.SH"], "1d", "none", start="2023-02-20", end="2023-02-24")
     assert d["trade_time"].dt.strftime("%Y-%m-%d").tolist() == [
         "2023-02-20", "2023-02-21", "2023-02-22", "2023-02-23", "2023-02-24"]
+
+
+def test_falling_adj_factor_is_repaired_before_adjusting(adj_slice) -> None:
+    """000001.SZ's factor falls on 2020-12-31 in the source: qfq must not show a false -16% day."""
+    from tzero.data.bars import apply_adjust, repair_falling_factors
+    a = adj_slice.loc[adj_slice["ts_code"] == "000001.SZ"].drop_duplicates(["ts_code", "trade_date"])
+    a = a.assign(trade_date=pd.to_datetime(a["trade_date"], format="%Y%m%d"))
+    fixed = repair_falling_factors(a)
+    assert (fixed.groupby("ts_code")["adj_factor"].diff().dropna() >= 0).all()
+    d0, d1 = pd.Timestamp("2020-12-30"), pd.Timestamp("2020-12-31")
+    raw = bars("000001.SZ", ["2020-12-30", "2020-12-31"], [19.0, 19.14])
+    q = apply_adjust(raw, a, "qfq", pd.Timestamp("2023-02-24"))
+    r = q["close"].iloc[1] / q["close"].iloc[0] - 1
+    assert r == pytest.approx(19.14 / 19.0 - 1, abs=1e-9)
+    # genuine later changes keep their size
+    later = fixed.loc[fixed["trade_date"] > d1, "adj_factor"].to_numpy()
+    orig = a.sort_values("trade_date")
+    orig_later = orig.loc[orig["trade_date"] > d1, "adj_factor"].to_numpy()
+    np.testing.assert_allclose(later[1:] / later[:-1], orig_later[1:] / orig_later[:-1])
+    assert d0 < d1
+
+
+def test_validate_rejects_bad_stamps() -> None:
+    b = bars("600519.SH", ["2023-02-20", "2023-02-21"], [10.0, 10.0])
+    b.loc[1, "trade_time"] = pd.Timestamp("2023-02-21 15:00")
+    v = quality.validate_bars(b, "d.csv", daily=True)
+    assert v.reasons() == {"daily bar not stamped at midnight": 1}
+    m = bars("600519.SH", ["2023-02-20", "2023-02-20"], [10.0, 10.0])
+    m["trade_time"] = [pd.Timestamp("2023-02-20 09:31"), pd.Timestamp("2023-02-20 12:00")]
+    v = quality.validate_bars(m, "m.csv", daily=False)
+    assert v.reasons() == {"minute bar outside the trading sessions": 1}

@@ -369,3 +369,20 @@ def test_adj_factor_bad_values_rejected(tmp_path: Path) -> None:
     assert (summ["rows_written"], summ["rows_rejected"]) == (1, 2)
     assert len(st.query("adj_factor")) == 1
 
+
+
+def test_replaced_partition_file_outlives_its_retirement(tmp_path) -> None:
+    """A reader holding the old manifest can still open a file retired by a new write."""
+    import os
+    import time
+
+    from tzero.data import store as store_mod
+    st = MarketStore(tmp_path / "m")
+    f1 = pd.DataFrame({"ts_code": ["A.SH"], "trade_date": [pd.Timestamp("2023-01-03")], "adj_factor": [1.0]})
+    st.write({"adj_factor": f1})
+    old = st.files("adj_factor")[0]
+    past = time.time() - 3600
+    os.utime(old, (past, past))   # written long ago
+    st.write({"adj_factor": f1.assign(adj_factor=2.0)})
+    assert old.exists(), "a just-retired file must survive the grace period"
+    assert time.time() - old.stat().st_mtime < store_mod.GC_GRACE_SECONDS

@@ -255,3 +255,28 @@ def test_replay_sees_no_future(app_db, panel, tmp_path) -> None:
         return ev, pr
     assert upto(a) == upto(b)
     assert a["predictions"][-1] != b["predictions"][-1]   # the change does reach later days
+
+
+def test_gate_never_compares_on_windows_the_current_version_trained_on(panel) -> None:
+    from types import SimpleNamespace
+
+    from tzero.models.lstm import LstmForecaster
+    bars = _until(panel, "2022-06-30")
+    m = LstmForecaster(TINY).fit(bars).models_[SYM]
+    # a current version trained on data to the same day has seen every holdout label
+    row = SimpleNamespace(version_id="v-now", data_end=pd.Timestamp("2022-06-30").date(), metadata_json="{}")
+    metrics, note = lifecycle._current_on_same_holdout(row, m, bars)
+    assert metrics is None and "only 0 holdout windows unseen" in note
+    # one trained before the holdout began is compared on all of it
+    old = LstmForecaster(TINY).fit(_until(panel, "2022-03-31"))
+    from tzero.registry import versions as v
+    v._LOADED[("lstm", "sha-old")] = old
+    row = SimpleNamespace(version_id="v-old", data_end=pd.Timestamp("2022-03-31").date(), metadata_json="{}",
+                          model_blob=b"x", blob_sha256="sha-old", model_name="lstm")
+    orig = v.load_model
+    v.load_model = lambda r: v._LOADED[("lstm", r.blob_sha256)]
+    try:
+        metrics, note = lifecycle._current_on_same_holdout(row, m, bars)
+    finally:
+        v.load_model = orig
+    assert metrics is not None and metrics["n"] == 30 and "30 windows unseen by both" in note

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+import numpy as np
 import pandas as pd
 
 from tzero.data.store import MarketStore
@@ -45,6 +46,32 @@ def read_adj_factor(store: MarketStore, ts_codes: list[str], end: pd.Timestamp |
                        [ts_codes, end.to_pydatetime()])
 
 
+def repair_falling_factors(adj: pd.DataFrame) -> pd.DataFrame:
+    """Make each symbol's cumulative backward factor non-decreasing.
+
+    A split, bonus issue or dividend only ever raises a backward factor, so a
+    fall is a source defect (``tzero check`` lists them; e.g. 000001.SZ on
+    2020-12-31 in the shared data) that would put a false jump into adjusted
+    prices. Each fall is treated as "no corporate action that day": the step
+    ratio ``f_t / f_{t-1}`` is set to 1 and later factors are rebuilt from the
+    step ratios, so every genuine later change keeps its size.
+
+    Returns:
+        A copy sorted by ``(ts_code, trade_date)`` with repaired ``adj_factor``.
+    """
+    a = adj.sort_values(["ts_code", "trade_date"]).reset_index(drop=True)
+    if a.empty:
+        return a
+    f = a["adj_factor"].to_numpy(dtype=float)
+    prev = a.groupby("ts_code")["adj_factor"].shift().to_numpy(dtype=float)
+    step = np.where(np.isnan(prev), f, f / np.where(np.isnan(prev), 1.0, prev))
+    if not (step[~np.isnan(prev)] < 1).any():
+        return a
+    step = np.where(~np.isnan(prev) & (step < 1), 1.0, step)
+    a["adj_factor"] = pd.Series(step).groupby(a["ts_code"]).cumprod().to_numpy()
+    return a
+
+
 def apply_adjust(bars: pd.DataFrame, adj: pd.DataFrame, adjust: Adjust, end: pd.Timestamp) -> pd.DataFrame:
     """Adjust the OHLC columns of a Bars frame (see module docstring for the rule).
 
@@ -53,6 +80,7 @@ def apply_adjust(bars: pd.DataFrame, adj: pd.DataFrame, adjust: Adjust, end: pd.
         adj: ``ts_code, trade_date, adj_factor`` rows (only dates ≤ end are used).
         adjust: ``none``, ``qfq`` or ``hfq``.
         end: the query's end; the qfq anchor is the last factor on or before it.
+            Falling factors are repaired first (:func:`repair_falling_factors`).
 
     Raises:
         ValueError: unknown ``adjust``.
@@ -61,7 +89,8 @@ def apply_adjust(bars: pd.DataFrame, adj: pd.DataFrame, adjust: Adjust, end: pd.
         raise ValueError(f"adjust must be one of {ADJUSTS}, got {adjust!r}")
     if adjust == "none" or bars.empty or adj.empty:
         return bars
-    adj = adj.loc[pd.DatetimeIndex(adj["trade_date"]) <= end].sort_values("trade_date")
+    adj = repair_falling_factors(adj.loc[pd.DatetimeIndex(adj["trade_date"]) <= end])
+    adj = adj.sort_values("trade_date")
     out = bars.copy()
     out["_d"] = pd.DatetimeIndex(out["trade_time"]).normalize()
     out = out.sort_values("_d", kind="stable")

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from tzero.errors import CalendarError, DataFormatError
-from tzero.market import calendar
+from tzero.market import calendar, sessions
 
 BAR_COLUMNS = ["ts_code", "trade_time", "open", "high", "low", "close", "volume", "amount"]
 MAX_DAILY_MOVE = 0.20
@@ -74,6 +74,8 @@ def validate_bars(bars: pd.DataFrame, source: str, *, daily: bool) -> Validated:
     Rejection reasons: ``missing value``, ``non-positive price``,
     ``high below open/close/low``, ``low above open/close``, ``negative volume``,
     ``not a session`` (a date the XSHG calendar has no session on),
+    ``daily bar not stamped at midnight``, ``minute bar outside the trading
+    sessions`` (a stamp no 09:31–11:30 / 13:01–15:00 bar closes at),
     ``duplicate key`` (all but the last row of a repeated key).
 
     Args:
@@ -102,6 +104,11 @@ def validate_bars(bars: pd.DataFrame, source: str, *, daily: bool) -> Validated:
     flag(bars["low"] - PRICE_TOL > bars[["open", "close"]].min(axis=1), "low above open/close")
     flag(bars["volume"] < 0, "negative volume")
     flag(~calendar.session_mask(bars["trade_time"]), "not a session")
+    t = pd.DatetimeIndex(bars["trade_time"])
+    if daily:
+        flag(t != t.normalize(), "daily bar not stamped at midnight")
+    else:
+        flag(sessions.minute_index(t) < 0, "minute bar outside the trading sessions")
     flag(bars.duplicated(["ts_code", "trade_time"], keep="last"), "duplicate key")
     bad = reason != ""
     rejected = bars.loc[bad].assign(reason=reason[bad], source=source)

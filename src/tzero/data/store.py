@@ -15,7 +15,9 @@ merged partition to a *new* file (temp name, fsync, rename), then replaces
 ``manifest.json`` with ``os.replace`` — the single atomic step. A crash before
 that leaves the old manifest, so readers see either all of a write or none of
 it. Files no manifest points to are removed later (after a grace period, so a
-reader that loaded the previous manifest can finish).
+reader that loaded the previous manifest can finish): a file's modification
+time is reset when it is retired, and only files unreferenced for
+``GC_GRACE_SECONDS`` are deleted.
 
 Idempotency: rows are keyed (:data:`DATASETS`); a re-written key replaces the
 old row, and a partition whose merged content equals the old one keeps its old
@@ -156,6 +158,7 @@ class MarketStore:
                 raise StoreError(f"unknown dataset {name!r}: expected one of {list(DATASETS)}")
         with self._writer_lock():
             man = self.manifest()
+            old_parts = {k: dict(v) for k, v in man["datasets"].items()}
             results = []
             new_files: list[Path] = []
             try:
@@ -164,9 +167,14 @@ class MarketStore:
                     man["datasets"][name] = parts
                     results.append(res)
                 if new_files:
+                    retired = _retired(old_parts, man["datasets"])
                     man["version"] = int(man.get("version", 0)) + 1
                     man["updated_at"] = pd.Timestamp.now().isoformat()
                     _atomic_write_text(self.manifest_path, json.dumps(man, indent=1, sort_keys=True))
+                    for rel in retired:  # the grace period runs from retirement, not from writing
+                        p = self.root / rel
+                        if p.exists():
+                            os.utime(p, None)
             except BaseException:
                 for f in new_files:  # nothing points at them: remove, leave the old state
                     f.unlink(missing_ok=True)
@@ -241,6 +249,12 @@ class MarketStore:
         """Sorted ``ts_code``s present in a dataset."""
         df = self.query(dataset, columns="DISTINCT ts_code", order_by="ts_code")
         return df["ts_code"].tolist()
+
+
+def _retired(old: dict, new: dict) -> list[str]:
+    """Files the old manifest referenced and the new one no longer does."""
+    live = {rel for parts in new.values() for rel in parts.values()}
+    return [rel for parts in old.values() for rel in parts.values() if rel not in live]
 
 
 def _partitions(frame: pd.DataFrame, spec: DatasetSpec):

@@ -1,8 +1,9 @@
 """Prediction flow (spec 004 §3.7) with fallback LSTM → ARIMA → technical rules (§3.8).
 
 1. Health check of the symbol's current LSTM version: it exists, its blob
-   loads and matches its SHA-256, and its training data ends at most
-   ``MAX_DAYS_WITHOUT_TRAINING`` days before the prediction date.
+   loads and matches its SHA-256, and its training data ends on or before the
+   prediction date (never after: that would be look-ahead) and at most
+   ``MAX_DAYS_WITHOUT_TRAINING`` days before it.
 2. Predict with the first source that works; each prediction is written to
    ``lstm_prediction_log`` with its ``source`` and the ``model_version_id`` of
    the exact blob that produced it (read in the same transaction), so a
@@ -11,7 +12,8 @@
 Technical rules (§3.8): score = +1 when RSI(14) < 30 (oversold), −1 when > 70,
 plus the sign of the MACD(12,26,9) histogram; direction = score > 0;
 magnitude = sign(score) × 0.5 × σ₂₀ × √5 (σ₂₀ the 20-session std of daily
-returns); ``prob_up = 0.5 + 0.1 × score``.
+returns); ``prob_up = 0.5 + 0.1 × score``. Every source's direction is
+``prob_up > 0.5``, the rule the deploy gate and ``tzero evaluate`` score.
 """
 
 from __future__ import annotations
@@ -62,6 +64,9 @@ def health_check(session: Session, symbol: str, as_of) -> tuple[dict, object | N
     except ModelError as exc:
         return {"healthy": False, "reason": str(exc), "version_id": row.version_id}, None, row.version_id
     age = (pd.Timestamp(as_of).date() - row.data_end).days if row.data_end else None
+    if age is not None and age < 0:  # it has seen the outcome: serving it would be look-ahead
+        return ({"healthy": False, "reason": f"version trained on data to {row.data_end}, after "
+                 f"{pd.Timestamp(as_of).date()}", "version_id": row.version_id}, None, row.version_id)
     if age is not None and age > MAX_DAYS_WITHOUT_TRAINING:
         return ({"healthy": False, "reason": f"trained on data ending {age} days ago "
                  f"(> {MAX_DAYS_WITHOUT_TRAINING})", "version_id": row.version_id}, model, row.version_id)
@@ -78,12 +83,15 @@ def technical_forecast(bars: pd.DataFrame) -> tuple[int, float, float]:
     score = (1 if r < 30 else -1 if r > 70 else 0) + int(np.sign(hist))
     sigma = float(np.std(np.diff(close[-21:]) / close[-21:-1], ddof=1))
     mag = float(np.sign(score) * 0.5 * sigma * np.sqrt(HORIZON))
-    return int(score > 0), mag, float(np.clip(0.5 + 0.1 * score, 0.0, 1.0))
+    p_up = float(np.clip(0.5 + 0.1 * score, 0.0, 1.0))
+    return int(p_up > 0.5), mag, p_up
 
 
 def _from_forecast(fc: pd.DataFrame) -> tuple[int, float, float]:
+    """``(direction, 5-session return, prob_up)``; direction is ``prob_up > 0.5`` everywhere
+    (the deploy gate, ``tzero evaluate`` and the accuracy back-fill use the same rule)."""
     last = fc.loc[fc["step"] == HORIZON].iloc[0]
-    return int(last["cum_mean"] > 0), float(last["cum_mean"]), float(last["prob_up"])
+    return int(last["prob_up"] > 0.5), float(last["cum_mean"]), float(last["prob_up"])
 
 
 def predict_with_fallback(session: Session, panel: pd.DataFrame, symbol: str, as_of,

@@ -111,18 +111,34 @@ def _fit_batch(Session_: sessionmaker, panel: pd.DataFrame, symbols: list[str], 
     return models, errors
 
 
-def _current_on_same_holdout(cur_row, m, bars: pd.DataFrame) -> dict | None:
-    """The serving version's metrics on the candidate's holdout windows (apples to apples).
+MIN_COMPARABLE_WINDOWS = 10
 
-    Falls back to the metrics stored with the current version when it cannot
-    be scored (e.g. its blob is unreadable).
+
+def _current_on_same_holdout(cur_row, m, bars: pd.DataFrame) -> tuple[dict | None, str]:
+    """The serving version's metrics on those candidate holdout windows it never saw.
+
+    A window ending at t is unseen by the current version only when its labels
+    (t+1 … t+5) all lie after the current version's training data, i.e.
+    ``t >= data_end``; scoring it on earlier windows would compare the
+    candidate out of sample with the current version in sample. With fewer
+    than :data:`MIN_COMPARABLE_WINDOWS` such windows the comparison is skipped
+    (rule 1 alone decides) and the reason says so.
+
+    Returns:
+        ``(metrics or None, note for the gate's reason)``.
     """
     if cur_row is None:
-        return None
+        return None, ""
+    times = pd.to_datetime(m.holdout["trade_time"])
+    unseen = times[times >= pd.Timestamp(cur_row.data_end)] if cur_row.data_end else times
+    if len(unseen) < MIN_COMPARABLE_WINDOWS:
+        return None, (f"current version {cur_row.version_id} trained on data to {cur_row.data_end}: only "
+                      f"{len(unseen)} holdout windows unseen by it, no head-to-head comparison")
     try:
-        return versions.load_model(cur_row).score_windows(bars, m.holdout["trade_time"])
-    except Exception:
-        return json.loads(cur_row.metadata_json).get("holdout")
+        return versions.load_model(cur_row).score_windows(bars, unseen), \
+            f"compared on {len(unseen)} windows unseen by both"
+    except Exception as exc:
+        return None, f"current version could not be re-scored ({exc}); no head-to-head comparison"
 
 
 def _record(Session_: sessionmaker, model: LstmForecaster, sym: str, run_id: int, out: TrainOutcome,
@@ -139,7 +155,10 @@ def _record(Session_: sessionmaker, model: LstmForecaster, sym: str, run_id: int
             decision = gate.GateDecision(True, "incremental: replaces the current version (spec 004 §3.2)")
         else:
             seen = bars.iloc[-model.config.history:] if model.config.history else bars  # what the candidate saw
-            decision = gate.should_deploy(m.metrics, _current_on_same_holdout(cur_row, m, seen))
+            cur_metrics, note = _current_on_same_holdout(cur_row, m, seen)
+            decision = gate.should_deploy(m.metrics, cur_metrics)
+            if note:
+                decision = gate.GateDecision(decision.deploy, f"{decision.reason}; {note}")
         if decision.deploy:
             versions.promote(s, row.version_id)
             versions.prune(s, "lstm", sym, max_versions)

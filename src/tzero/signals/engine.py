@@ -105,27 +105,45 @@ def load_models(models_dir: Path, names=MODEL_NAMES) -> TrainedSet:
     return TrainedSet(fitted, versions)
 
 
+def _trained_until(model, code: str) -> pd.Timestamp | None:
+    """Last session a fitted model saw for a symbol (LSTM, ARIMA, HMM), or None."""
+    fitted = getattr(model, "models_", None) or getattr(model, "params_", None) or {}
+    f = fitted.get(code)
+    for attr in ("trained_until", "last_train_time", "last_time"):
+        v = getattr(f, attr, None)
+        if v is not None:
+            return pd.Timestamp(v)
+    return None
+
+
 def predict_signals(panel: pd.DataFrame, trained: TrainedSet, as_of=None, horizon: int = 5) -> list[Signal]:
     """One Signal per symbol of the panel as of a session (default: its last session).
 
     A model that cannot forecast a symbol (not trained on it) is left out of
-    that symbol's votes; a symbol no model can forecast raises.
+    that symbol's votes; a symbol no model can forecast raises. A model whose
+    training data ends after ``as_of`` is refused (it has seen the outcome).
 
     Raises:
-        CalendarError: ``as_of`` outside the calendar. ModelError: no forecast for a symbol.
+        CalendarError: ``as_of`` outside the calendar. ModelError: no forecast for a
+            symbol, or a model trained past ``as_of``.
     """
     as_of = calendar.previous_session(as_of) if as_of is not None else pd.Timestamp(panel["trade_time"].max())
     cut = panel.loc[panel["trade_time"] <= as_of]
-    per_model = {}
-    for name, m in trained.models.items():
-        try:
-            per_model[name] = m.predict(cut, as_of)
-        except ModelError:
-            per_model[name] = pd.DataFrame()
     out = []
     for code, bars in cut.groupby("ts_code", sort=True):
-        fcs = {n: f.loc[f["ts_code"] == code] for n, f in per_model.items()
-               if not f.empty and (f["ts_code"] == code).any()}
+        fcs = {}
+        for name, m in trained.models.items():
+            until = _trained_until(m, code)
+            if until is not None and until > pd.Timestamp(bars["trade_time"].iloc[-1]):
+                raise ModelError(f"{name} for {code} was trained on data to {until.date()}, after "
+                                 f"{pd.Timestamp(bars['trade_time'].iloc[-1]).date()}: predicting then "
+                                 "would use the future; train on data up to that date first")
+            try:  # one symbol at a time: a model that cannot forecast one keeps its other votes
+                fc = m.predict(bars, as_of)
+            except ModelError:
+                continue
+            if not fc.empty:
+                fcs[name] = fc
         if not fcs:
             raise ModelError(f"{code}: no trained model covers it; train with --symbols {code}")
         last = signal_indicators(bars.reset_index(drop=True)).iloc[-1]

@@ -74,10 +74,10 @@ def pick_device() -> torch.device:
 
 
 def _augment(x: torch.Tensor, cfg: TrainConfig, gen: torch.Generator) -> torch.Tensor:
-    noise = torch.randn(x.shape, generator=gen, device=x.device) * cfg.noise_std
-    scale = torch.empty((x.shape[0], 1, 1), device=x.device).uniform_(cfg.scale_low, cfg.scale_high,
-                                                                        generator=gen)
-    return (x + noise) * scale
+    # drawn on the CPU generator (seeded, device-independent), then moved
+    noise = (torch.randn(x.shape, generator=gen) * cfg.noise_std).to(x.device)
+    scale = torch.empty((x.shape[0], 1, 1)).uniform_(cfg.scale_low, cfg.scale_high, generator=gen)
+    return (x + noise) * scale.to(x.device)
 
 
 def predict_batches(module: nn.Module, X: np.ndarray, batch_size: int = 512,
@@ -148,7 +148,8 @@ def train_dual_head(module: nn.Module, X: np.ndarray, y_dir: np.ndarray, y_ret: 
         X: ``[N, T, F]`` float32; y_dir: ``[N]`` 0/1; y_ret: ``[N, H]`` targets
             in the module's return units.
         cfg: hyper-parameters.
-        val: ``(X, y_dir, y_ret)`` for early stopping; without it the last epoch is kept.
+        val: ``(X, y_dir, y_ret)`` for early stopping; without it the epoch with the
+            lowest training loss is restored.
         on_epoch: progress callback ``(epoch, epochs)``.
 
     Returns:
