@@ -5,18 +5,22 @@ A version is one symbol's fitted forecaster: its ``state_dict()`` pickled into
 (features, seq_len, params, holdout metrics) as JSON. Promotion writes
 ``lstm_current_version`` in the same transaction that checks the blob, so the
 current version never points at a missing or corrupt blob; a process killed
-mid-training leaves at most a ``candidate`` row and a ``running`` training run,
-which :func:`recover_interrupted` marks as failed.
+mid-training leaves only a ``running`` training run (the version is written with
+the gate's decision, in one transaction), which :func:`recover_interrupted`
+marks as failed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import pickle
+import re
+import socket
 from datetime import UTC, date, datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from tzero.data.appdb import CurrentVersion, ModelVersion, TrainingRun
@@ -162,18 +166,45 @@ def list_versions(session: Session, model_name: str = "lstm", symbol: str | None
     return out
 
 
-def recover_interrupted(session: Session) -> int:
-    """Mark ``running`` training runs failed and delete their orphan ``candidate`` versions.
+def owner_tag() -> str:
+    """``running on <host> pid <pid>``: written on a run while it trains (see :func:`recover_interrupted`)."""
+    return f"running on {socket.gethostname()} pid {os.getpid()}"
 
-    Called at the start of every training command: a run killed mid-way leaves
-    no half version behind for the next one. Returns the number of runs fixed.
+
+def _owner_alive(tag: str | None, created_at: datetime | None, stale_hours: float) -> bool:
+    m = re.fullmatch(r"running on (\S+) pid (\d+)", tag or "")
+    if m and m.group(1) == socket.gethostname():
+        try:
+            os.kill(int(m.group(2)), 0)
+            return True
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+    # another host (or no tag): only a run older than ``stale_hours`` counts as dead
+    return created_at is not None and (now() - created_at).total_seconds() < stale_hours * 3600
+
+
+def recover_interrupted(session: Session, stale_hours: float = 24.0) -> int:
+    """Mark training runs whose process died mid-way as failed.
+
+    A run is written ``running`` with its owner (host and pid) before fitting;
+    its version row is written only together with the gate's decision, so a
+    killed run never leaves a version or a current pointer behind. A ``running``
+    run whose process no longer exists on this host (or, from another host,
+    older than ``stale_hours``) is marked failed, so monitoring counts it and
+    nothing waits on it. Runs of live processes are left alone.
+
+    Returns:
+        The number of runs marked failed.
     """
     runs = session.scalars(select(TrainingRun).where(TrainingRun.status == "running")).all()
+    n = 0
     for r in runs:
+        if _owner_alive(r.validation_reason, r.created_at, stale_hours):
+            continue
         r.status, r.finished_at = "failed", now()
-        r.validation_reason = (r.validation_reason or "") + " interrupted (process ended mid-run)"
-        if r.version_id:
-            session.execute(delete(ModelVersion).where(ModelVersion.version_id == r.version_id,
-                                                       ModelVersion.status == "candidate"))
+        r.validation_reason = f"interrupted: the training process ended mid-run ({r.validation_reason or 'no owner'})"
+        n += 1
     session.flush()
-    return len(runs)
+    return n
