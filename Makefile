@@ -6,7 +6,17 @@ STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-10)
 
 .PHONY: install demo test test-all lint bench
 
-install: $(STAMP)
+ECHARTS := src/tzero/service/static/vendor/echarts.min.js
+
+install: $(STAMP) $(ECHARTS)
+
+# The web page's charts, vendored from the npm registry at install time (never
+# fetched from the internet at run time); gitignored. Skipped when present.
+$(ECHARTS):
+	mkdir -p $(dir $@)
+	tmp=$$(mktemp -d) && (cd $$tmp && npm pack echarts@6 --silent >/dev/null) \
+	  && tar -xzf $$tmp/echarts-*.tgz -C $$tmp package/dist/echarts.min.js \
+	  && cp $$tmp/package/dist/echarts.min.js $@; rc=$$?; rm -rf $$tmp; exit $$rc
 
 # torch first, pinned alone: `pip install torch==2.13.0` takes the CPU build
 # here (see README "Install"); the package's own pin then installs nothing more.

@@ -1,5 +1,5 @@
 """Lifecycle commands (spec 004): train-lstm, predict-lstm, update-accuracy, versions,
-rollback, monitor, alerts, triggers, spec, schedule, replay.
+rollback, monitor, alerts, triggers, spec, schedule, replay, serve (the HTTP service).
 
 They use the app store at ``TZERO_DB_URL`` (SQLite in ``TZERO_HOME`` by
 default). If the database is unreachable every command fails with exit code 2
@@ -228,18 +228,41 @@ def schedule(symbols: list[str] = typer.Option(None, "--symbols"),
              at: str = typer.Option("15:30", help="Asia/Shanghai time, Mon-Fri"),
              run_once: bool = typer.Option(False, "--run-once", help="run the job now and exit"),
              mode: str = typer.Option("fast")) -> None:
-    """After the close (Asia/Shanghai): back-fill, triggers, training, predictions, alerts."""
+    """After the close (Asia/Shanghai): ingest, back-fill, triggers, training, predictions, alerts.
+
+    Each run ingests the TDX folder first and skips a day already processed, so a
+    weekend or holiday run never repeats Friday's training.
+    """
     codes = _codes(symbols)
 
     def job() -> None:
+        from sqlalchemy import func, select
+
+        from tzero.data.appdb import PredictionLog
+        from tzero.data.ingest import ingest_table, ingest_tdx
         from tzero.market import calendar
+        from tzero.registry import versions as v
         from tzero.registry.replay import run_day
+        st = _settings()
+        today = pd.Timestamp.now(tz="Asia/Shanghai").tz_localize(None).normalize()
+        if not run_once and not calendar.is_session(today):
+            out.print(f"{today.date()} is not an XSHG session: nothing to do")
+            return
+        if st.tdx_dir is not None:  # today's bars first: the client has written them after the close
+            ingest_tdx(_store(st), st.tdx_dir)
+            if st.adj_factor_file:
+                ingest_table(_store(st), st.adj_factor_file, "adj_factor")
         panel, _ = _panel(codes)
         d = pd.Timestamp(panel["trade_time"].max())
-        if not calendar.is_session(d):
+        S = _db()
+        with S.begin() as s:
+            v.recover_interrupted(s)
+            done = s.scalar(select(func.count()).select_from(PredictionLog).where(
+                PredictionLog.predict_date == d.date(), PredictionLog.symbol.in_(codes)))
+        if done >= len(codes):
+            out.print(f"{d.date()} was already processed (no new bars): nothing to do")
             return
-        st = _settings()
-        ev, pr = run_day(_db(), panel, codes, d, mode, None, os.cpu_count() or 1, st.seed,
+        ev, pr = run_day(S, panel, codes, d, mode, None, os.cpu_count() or 1, st.seed,
                          st.alert_webhook, max_versions=st.max_versions)
         out.print({"date": str(d.date()), "events": len(ev), "predictions": len(pr)})
 
@@ -267,3 +290,13 @@ def build_scheduler(job, at: str = "15:30"):
     sched.add_job(job, CronTrigger(day_of_week="mon-fri", hour=hh, minute=mm, timezone="Asia/Shanghai"),
                   id="tzero-after-close")
     return sched
+
+
+@app.command()
+def serve(host: str = typer.Option("127.0.0.1", help="interface to listen on"),
+          port: int = typer.Option(8000, help="TCP port")) -> None:
+    """Run the HTTP service (API at /docs, web page at /lstm); POST routes need TZERO_API_TOKEN."""
+    import uvicorn
+
+    from tzero.service.app import create_app
+    uvicorn.run(create_app(_settings()), host=host, port=port)

@@ -17,6 +17,9 @@ Fields:
     alert_webhook: ``TZERO_ALERT_WEBHOOK``, URL the lifecycle alerts are POSTed to.
     max_versions: ``TZERO_MAX_VERSIONS``, earlier LSTM versions kept for rollback
         (default 1, spec 004 §3.5).
+    api_token: ``TZERO_API_TOKEN``, the bearer token the HTTP service
+        (``tzero serve``) requires on every mutating (POST) route; unset, those
+        routes answer 403 and only the read-only routes are served.
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ class Settings:
     db_url: str | None = None
     alert_webhook: str | None = None
     max_versions: int = 1
+    api_token: str | None = None
 
     @property
     def store_dir(self) -> Path:
@@ -123,5 +127,6 @@ def get_settings(**overrides) -> Settings:
         db_url=env.get("TZERO_DB_URL") or t.get("db_url") or None,
         alert_webhook=env.get("TZERO_ALERT_WEBHOOK") or t.get("alert_webhook") or None,
         max_versions=int(env.get("TZERO_MAX_VERSIONS") or t.get("max_versions") or 1),
+        api_token=env.get("TZERO_API_TOKEN") or t.get("api_token") or None,
     )
     return s.with_overrides(**overrides)

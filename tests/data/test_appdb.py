@@ -30,8 +30,8 @@ from tzero.errors import StoreError
 from tzero.settings import get_settings
 
 TABLES = {"lstm_training_run", "lstm_model_version", "lstm_current_version",
-          "lstm_prediction_log", "lstm_accuracy_record", "lstm_training_failure", "alert_log"}
-HEAD = "0001"
+          "lstm_prediction_log", "lstm_accuracy_record", "lstm_training_failure", "alert_log", "service_job"}
+HEAD = "0002"
 #: 5 MiB: far past MySQL's 64 KiB BLOB, so only LONGBLOB keeps it whole.
 BLOB_BYTES = 5 * 1024 * 1024
 #: Microseconds and a 16-digit float: MySQL's DATETIME/FLOAT would round both.
@@ -88,6 +88,10 @@ def _rows() -> list[appdb.Base]:
         AlertLog(alert_type="accuracy_drop", symbol="600519.SH", severity="warning",
                  message="5 日方向准确率 0.40 < 0.45", payload_json='{"window": 20}', fired=True,
                  webhook_status="200", as_of=date(2024, 3, 15), created_at=STAMP),
+        appdb.ServiceJob(id="0b4e8a8e-5a8c-4b8e-9a57-3f1c2d7e6a10", kind="lstm_train",
+                         params_json='{"symbols": ["600519.SH"]}', state="succeeded",
+                         progress_done=1, progress_total=1, result_json="[]", error=None,
+                         created_at=STAMP, started_at=STAMP, finished_at=STAMP),
     ]
 
 

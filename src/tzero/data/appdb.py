@@ -10,7 +10,7 @@ Tables (spec 004 §4, extended with ``symbol`` since tzero keeps one LSTM per
 stock): ``lstm_training_run``, ``lstm_model_version`` (the model blob and its
 metadata), ``lstm_current_version`` (one row per model and symbol),
 ``lstm_prediction_log``, ``lstm_accuracy_record``, ``lstm_training_failure``,
-and ``alert_log``.
+``alert_log``, and ``service_job`` (background jobs of the HTTP service).
 """
 
 from __future__ import annotations
@@ -168,6 +168,28 @@ class AlertLog(Base):
     webhook_status: Mapped[str | None] = mapped_column(String(80))
     as_of: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(Stamp)
+
+
+class ServiceJob(Base):
+    """A background job of the HTTP service (training, triggers), one row per job.
+
+    ``state`` is pending | running | succeeded | failed. ``progress_done`` /
+    ``progress_total`` are set only when there is a real count (e.g. symbols
+    trained out of symbols asked for); otherwise both stay NULL.
+    """
+
+    __tablename__ = "service_job"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)   # uuid4 hex with dashes
+    kind: Mapped[str] = mapped_column(String(32))
+    params_json: Mapped[str | None] = mapped_column(LongText)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    progress_done: Mapped[int | None] = mapped_column(Integer)
+    progress_total: Mapped[int | None] = mapped_column(Integer)
+    result_json: Mapped[str | None] = mapped_column(LongText)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(Stamp)
+    started_at: Mapped[datetime | None] = mapped_column(Stamp)
+    finished_at: Mapped[datetime | None] = mapped_column(Stamp)
 
 
 def default_url(home: Path) -> str:

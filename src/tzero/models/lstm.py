@@ -7,8 +7,9 @@ Pipeline per ``ts_code`` (spec 002 §1–§4, spec 004 §3.2–§3.4):
 2. 60-session windows, labels from the next 5 sessions
    (:mod:`tzero.training.windows`).
 3. Holdout = samples whose window ends in the last ~3 months
-   (``holdout_sessions`` = 63, at least 10); training samples end ``horizon``
-   sessions before the holdout starts (no label overlap).
+   (``holdout_sessions`` = 63, capped at a fifth of the windows, at least 10);
+   training samples end ``horizon`` sessions before the holdout starts (no
+   label overlap).
 4. Optional TimeSeriesSplit CV on the training part (default grid, 5 folds;
    ``fast``: single combination, 3 folds), scored ``avg_f1 − 0.1·log1p(avg_mse)``.
 5. Final fit with the best parameters (early stopping on the last 15% of the
@@ -34,7 +35,7 @@ import pandas as pd
 import torch
 
 from tzero.errors import ModelError
-from tzero.features.lstm_features import FEATURE_NAMES, feature_matrix
+from tzero.features.lstm_features import FEATURE_NAMES, WARMUP_ROWS, feature_matrix
 from tzero.models.base import check_panel, panel_until
 from tzero.models.lstm_nets import build_net
 from tzero.training import cv as cvmod
@@ -171,9 +172,11 @@ class LstmForecaster:
         cfg = self.config
         if cfg.history:
             bars = bars.iloc[-cfg.history:].reset_index(drop=True)
-        need = MIN_TRADING_DAYS + cfg.horizon + MIN_HOLDOUT
+        need = WARMUP_ROWS + cfg.seq_len + cfg.horizon + MIN_HOLDOUT + 50
         if len(bars) < need:
-            raise ModelError(f"{code}: {len(bars)} sessions, LSTM needs at least {need}")
+            raise ModelError(f"{code}: {len(bars)} sessions, the LSTM needs at least {need} "
+                             f"({WARMUP_ROWS} feature warm-up + {cfg.seq_len} window + horizon, "
+                             f"holdout and 50 training windows)")
         t0 = time.perf_counter()
         ws = _prepare(bars, cfg).labelled()
         n_hold = max(MIN_HOLDOUT, min(cfg.holdout_sessions, len(ws) // 5))
@@ -298,6 +301,54 @@ class LstmForecaster:
                                       device=torch.device("cpu"))
         return {**_holdout_metrics(hold, probs, pred / RETURN_SCALE), **_naive_metrics(bars, hold)}
 
+    def predict_windows(self, bars: pd.DataFrame) -> pd.DataFrame:
+        """Forecast every complete window of one fitted symbol, in one batch.
+
+        The fitted network is applied to each ``seq_len`` window ending at a
+        session t (inputs use data ≤ t only); the result is what the model
+        would have said on t. Used for the fit-curve plots (spec 004 §6.1).
+
+        Args:
+            bars: qfq daily bars of one symbol.
+
+        Returns:
+            One row per window, ascending: ``trade_time`` (t), ``close`` (close
+            at t, CNY), ``prob_up`` (direction head), ``return_pred`` (the
+            return head's 5 daily returns compounded, decimal),
+            ``direction_pred`` (1 when ``return_pred`` > 0, as the prediction
+            flow serves it), ``target_time`` (the session t+horizon, NaT while
+            not in ``bars``), ``target_close``, ``return_actual``
+            (``target_close / close − 1``) and ``direction_actual`` (−1 while unknown).
+
+        Raises:
+            ModelError: the symbol is not in this model.
+        """
+        code = str(bars["ts_code"].iloc[0])
+        m = getattr(self, "models_", {}).get(code)
+        if m is None:
+            raise ModelError(f"{code}: not in this model")
+        bars = bars.reset_index(drop=True)
+        ws = _prepare(bars, self.config)
+        probs, ret = predict_batches(m.net, ((ws.X - m.mean) / m.std).astype(np.float32),
+                                     device=torch.device("cpu"))
+        h = self.config.horizon
+        close = bars["close"].to_numpy(float)
+        times = pd.DatetimeIndex(bars["trade_time"])
+        tgt = ws.end + h
+        known = tgt < len(bars)
+        tgt_close = np.where(known, close[np.minimum(tgt, len(bars) - 1)], np.nan)
+        ret_pred = (np.prod(1.0 + ret / RETURN_SCALE, axis=1) - 1.0) if len(ws) else np.zeros(0)
+        ret_act = tgt_close / close[ws.end] - 1.0
+        return pd.DataFrame({
+            "trade_time": pd.DatetimeIndex(ws.times), "close": close[ws.end],
+            "prob_up": probs[:, 1].astype(float) if len(ws) else np.zeros(0),
+            "return_pred": ret_pred.astype(float), "direction_pred": (ret_pred > 0).astype(int),
+            "target_time": pd.DatetimeIndex(np.where(known, times.values[np.minimum(tgt, len(bars) - 1)],
+                                                     np.datetime64("NaT"))),
+            "target_close": tgt_close, "return_actual": ret_act,
+            "direction_actual": np.where(known, (ret_act > 0).astype(int), -1),
+        })
+
     # --------------------------------------------------------------- prediction
     def predict(self, panel: pd.DataFrame, as_of: Any) -> pd.DataFrame:
         """Forecast the next ``horizon`` sessions for each fitted symbol in the panel.
@@ -416,9 +467,10 @@ def _holdout_metrics(hold: WindowSet, probs: np.ndarray, pred: np.ndarray) -> di
 
 
 def _naive_metrics(bars: pd.DataFrame, hold: WindowSet) -> dict:
-    """Holdout metrics of the naive baselines: zero return, and sign of the last 5 sessions."""
+    """Holdout metrics of the naive baselines: zero return, and sign of the last ``horizon`` sessions."""
     close = bars["close"].to_numpy()
-    past = close[hold.end] / close[np.maximum(hold.end - FORECAST_DAYS, 0)] - 1
+    horizon = hold.y_ret.shape[1]
+    past = close[hold.end] / close[np.maximum(hold.end - horizon, 0)] - 1
     zero = regression_metrics(hold.y_ret, np.zeros_like(hold.y_ret))
     mom = classification_metrics(hold.y_dir, (past > 0).astype(int))
     return {"naive_zero_mse": zero["mse"], "naive_zero_mae": zero["mae"],

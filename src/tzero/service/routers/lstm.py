@@ -1,0 +1,288 @@
+"""``/api/lstm``: the model lifecycle of spec 004 §5.2 (train, predict, versions, monitoring).
+
+Training and trigger runs are background jobs (202 + ``job_id``; poll
+``GET /api/jobs/{job_id}``). Every POST needs the bearer token; so does
+``GET /predict?trigger_train_async=1``, since it starts training.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import pandas as pd
+from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
+from fastapi.security import HTTPAuthorizationCredentials
+
+from tzero.errors import ModelError, StoreError
+from tzero.registry import flow, lifecycle, monitoring, versions
+from tzero.registry import triggers as trg
+from tzero.service import deps, plots
+from tzero.service.deps import ServiceState, get_state, require_token
+from tzero.service.schemas import (
+    AlertsRequest,
+    CheckTriggersRequest,
+    JobRef,
+    PlotData,
+    PredictionOut,
+    RollbackOut,
+    RollbackRequest,
+    TrainRequest,
+    TriggersOut,
+    UpdateAccuracyOut,
+    UpdateAccuracyRequest,
+    VersionsOut,
+)
+from tzero.signals.engine import DEFAULT_HOLDINGS, load_panel
+
+router = APIRouter(prefix="/api/lstm", tags=["lstm"])
+log = logging.getLogger("tzero.service")
+
+SymbolQ = Query(..., min_length=1, max_length=32, description="600519.SH, sh600519 or 600519")
+OptSymbolQ = Query(None, min_length=1, max_length=32, description="filter by symbol")
+
+
+def _today(st: ServiceState, as_of: str | None, field: str) -> pd.Timestamp:
+    """``as_of`` parsed, else the newest session in the store (the service's "today")."""
+    d = deps.date(as_of, field)
+    if d is not None:
+        return d
+    last = deps.last_session(st.store)
+    if last is None:
+        raise StoreError("the market store holds no daily bars; run `tzero ingest tdx DIR` first")
+    return last
+
+
+def _n_jobs(n: int) -> int:
+    return max(1, min(os.cpu_count() or 1, n))
+
+
+# ---------------------------------------------------------------- training
+def _train_job(st: ServiceState, panel: pd.DataFrame, codes: list[str], training_type: str,
+               trigger: str = "manual"):
+    """A job training ``codes`` in batches of ``n_jobs`` symbols; progress = symbols done."""
+    def run(progress) -> list[dict]:
+        n = _n_jobs(len(codes))
+        outs: list[dict] = []
+        for i in range(0, len(codes), n):
+            chunk = codes[i:i + n]
+            for o in lifecycle.train_batch(st.Session, panel, chunk, training_type, trigger,
+                                           st.settings.seed, None, n,
+                                           max_versions=st.settings.max_versions, config=st.lstm_config):
+                outs.append(o.as_dict())
+            progress(len(outs), len(codes))
+        return outs
+    return run
+
+
+@router.post("/train", status_code=status.HTTP_202_ACCEPTED, response_model=JobRef,
+             dependencies=[Depends(require_token)])
+def train(body: TrainRequest, st: ServiceState = Depends(get_state)) -> dict:
+    """Queue LSTM training of the symbols through the deploy gate (spec 004 §3.2–§3.4)."""
+    codes = deps.symbols(body.codes_given(), "symbol")
+    start, end = deps.date(body.start, "start"), deps.date(body.end, "end")
+    if start is not None and end is not None and start > end:
+        raise ValueError(f"start {start.date()} is after end {end.date()}")
+    panel = load_panel(st.store, codes, end=end, start=start)   # unknown symbols fail here, not in the job
+    ttype = "fast" if body.fast_training and not body.do_cv_tune else "full"
+    params = {**body.model_dump(), "symbols": codes, "training_type": ttype}
+    return {"job_id": st.runner.submit("lstm_train", params, _train_job(st, panel, codes, ttype),
+                                       total=len(codes))}
+
+
+def _triggers_job(st: ServiceState, codes: list[str], day: pd.Timestamp, mode: str):
+    """A job: check the triggers of ``codes`` on ``day`` and train what they ask for."""
+    def run(progress) -> list[dict]:
+        panel = load_panel(st.store, codes, end=day)
+        with st.Session() as s:
+            rows = trg.check_triggers(s, codes, day)
+        groups: dict[tuple[str, str], list[str]] = {}
+        for r in rows:
+            if r["trigger"]:
+                ttype = mode if r["training_type"] == "full" else "incremental"
+                groups.setdefault((ttype, r["trigger"]), []).append(r["symbol"])
+        total, done = sum(len(v) for v in groups.values()), 0
+        progress(0, total)
+        for (ttype, name), syms in groups.items():
+            for o in lifecycle.train_batch(st.Session, panel, syms, ttype, name, st.settings.seed, None,
+                                           _n_jobs(len(syms)), max_versions=st.settings.max_versions,
+                                           config=st.lstm_config):
+                next(r for r in rows if r["symbol"] == o.symbol)["run"] = o.as_dict()
+                done += 1
+            progress(done, total)
+        return rows
+    return run
+
+
+@router.post("/check-triggers", response_model=TriggersOut, dependencies=[Depends(require_token)])
+def check_triggers(body: CheckTriggersRequest, response: Response,
+                   st: ServiceState = Depends(get_state)) -> dict:
+    """Training triggers of spec 004 §3.6; with ``run`` the triggered training is queued (202)."""
+    given = body.codes_given()
+    codes = deps.symbols(given, "symbol") if given else list(DEFAULT_HOLDINGS)
+    day = _today(st, body.as_of, "as_of")
+    with st.Session() as s:
+        rows = trg.check_triggers(s, codes, day)
+    job_id = None
+    if body.run:
+        load_panel(st.store, codes, end=day)   # unknown symbols: 404 now, not a failed job
+        job_id = st.runner.submit("lstm_triggers", {**body.model_dump(), "symbols": codes},
+                                  _triggers_job(st, codes, day, body.mode))
+        response.status_code = status.HTTP_202_ACCEPTED
+    return {"as_of": f"{day:%Y-%m-%d}", "triggers": rows, "job_id": job_id}
+
+
+# -------------------------------------------------------------- prediction
+@router.get("/predict", response_model=PredictionOut)
+def predict(symbol: str = SymbolQ, use_fallback: bool = True, trigger_train_async: bool = False,
+            as_of: str | None = Query(None, description="default: the newest session"),
+            st: ServiceState = Depends(get_state),
+            cred: HTTPAuthorizationCredentials | None = Depends(deps._bearer)) -> dict:
+    """Serve and log a 5-session forecast (spec 004 §3.7): LSTM → ARIMA → technical rules.
+
+    ``trigger_train_async=1`` also queues a check-triggers-and-train job (needs the token).
+    """
+    code = deps.symbol(symbol)
+    d = deps.date(as_of, "as_of")
+    if trigger_train_async:
+        require_token(st, cred)
+    panel = load_panel(st.store, [code], end=d)
+    day = d if d is not None else pd.Timestamp(panel["trade_time"].max())
+    with st.Session.begin() as s:
+        p = flow.predict_with_fallback(s, panel, code, day, use_fallback).as_dict()
+    p["prob_down"] = 1.0 - p["prob_up"]
+    if trigger_train_async:
+        p["job_id"] = st.runner.submit("lstm_triggers", {"symbols": [code], "as_of": p["predict_date"]},
+                                       _triggers_job(st, [code], pd.Timestamp(p["predict_date"]), "fast"))
+    return p
+
+
+# -------------------------------------------------------------------- plots
+@router.get("/plot-data", response_model=PlotData)
+def plot_data(symbol: str = SymbolQ, years: int = Query(1, ge=1, le=3, description="1, 2 or 3"),
+              st: ServiceState = Depends(get_state)) -> dict:
+    """Predicted vs actual series of the current version, aligned per spec 004 §6.2."""
+    return plots.plot_data(st.Session, st.store, deps.symbol(symbol), years)
+
+
+@router.get("/plot", response_class=Response,
+            responses={200: {"content": {"image/png": {}}}, 404: {"description": "no current version"}})
+def plot(symbol: str = SymbolQ, generate: bool = True, st: ServiceState = Depends(get_state)) -> Response:
+    """PNG of predicted vs actual price over the last year (current version).
+
+    ``generate=1`` (default) draws it now and keeps it under
+    ``TZERO_HOME/reports/plots``; ``generate=0`` serves the kept one.
+    """
+    code = deps.symbol(symbol)
+    with st.Session() as s:
+        row = versions.current(s, "lstm", code)
+    if row is None:
+        raise HTTPException(404, f"{code}: no current LSTM version; train it first (POST /api/lstm/train)")
+    path = st.settings.reports_dir / "plots" / f"{row.version_id}.png"
+    if generate:
+        png = plots.plot_png(plots.plot_data(st.Session, st.store, code, 1))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(png)
+    elif not path.is_file():
+        raise HTTPException(404, f"{code}: no plot of {row.version_id} kept; ask with generate=1")
+    return Response(path.read_bytes(), media_type="image/png")
+
+
+# --------------------------------------------------------- runs & versions
+@router.get("/training-runs", response_model=list[dict])
+def training_runs(symbol: str | None = OptSymbolQ, limit: int = Query(50, ge=1, le=1000),
+                  st: ServiceState = Depends(get_state)) -> list[dict]:
+    """Training runs, newest first (``lstm_training_run``)."""
+    sym = deps.symbol(symbol) if symbol else None
+    with st.Session() as s:
+        return lifecycle.training_runs(s, sym, limit)
+
+
+@router.get("/versions", response_model=VersionsOut)
+def list_versions(symbol: str | None = OptSymbolQ, st: ServiceState = Depends(get_state)) -> dict:
+    """Versions newest first (status, kept for rollback, holdout) and the current one per symbol."""
+    sym = deps.symbol(symbol) if symbol else None
+    with st.Session() as s:
+        rows = versions.list_versions(s, "lstm", sym)
+    return {"versions": rows, "current": {r["symbol"]: r["version_id"] for r in rows if r["current"]}}
+
+
+@router.post("/rollback", response_model=RollbackOut, dependencies=[Depends(require_token)])
+def rollback(body: RollbackRequest, st: ServiceState = Depends(get_state)) -> dict:
+    """Serve a kept earlier version again (404 unknown, 409 when its blob was dropped)."""
+    from tzero.data.appdb import ModelVersion
+    with st.Session.begin() as s:
+        if s.get(ModelVersion, body.version_id) is None:
+            raise HTTPException(404, f"version_id: unknown version {body.version_id!r}; "
+                                     f"see GET /api/lstm/versions")
+        try:
+            row = versions.rollback(s, body.version_id)
+        except ModelError as exc:
+            raise HTTPException(409, f"version_id: {exc}") from exc
+        return {"symbol": row.symbol, "current": row.version_id}
+
+
+# --------------------------------------------------------------- monitoring
+@router.post("/update-accuracy", response_model=UpdateAccuracyOut, dependencies=[Depends(require_token)])
+def update_accuracy(body: UpdateAccuracyRequest, st: ServiceState = Depends(get_state)) -> dict:
+    """Back-fill accuracy of logged predictions whose t+5 close is known (spec 004 §3.9)."""
+    code = deps.symbol(body.symbol)
+    day = _today(st, body.as_of_date, "as_of_date")
+    panel = load_panel(st.store, [code], end=day)
+    with st.Session.begin() as s:
+        n = monitoring.update_accuracy(s, panel, code, day)
+    return {"symbol": code, "as_of_date": f"{day:%Y-%m-%d}", "records_written": n}
+
+
+@router.get("/monitoring", response_model=dict)
+def monitoring_status(symbol: str | None = OptSymbolQ, as_of: str | None = None,
+                      st: ServiceState = Depends(get_state)) -> dict:
+    """Monitoring status (spec 004 §3.10) as of a session (default: the newest in the store)."""
+    sym = deps.symbol(symbol) if symbol else None
+    day = _today(st, as_of, "as_of")
+    with st.Session() as s:
+        return monitoring.monitoring_status(s, sym, day)
+
+
+@router.get("/performance-decay", response_model=dict)
+def performance_decay(symbol: str | None = OptSymbolQ,
+                      threshold: float = Query(monitoring.DECAY_THRESHOLD, gt=0, le=1000),
+                      n_recent: int = Query(monitoring.DECAY_N_RECENT, ge=1, le=10000),
+                      log_result: bool = Query(False, alias="log", description="write the result to the server log"),
+                      st: ServiceState = Depends(get_state)) -> dict:
+    """Performance-decay check (spec 004 §3.11): recent mean error > threshold × historical."""
+    sym = deps.symbol(symbol) if symbol else None
+    with st.Session() as s:
+        res = monitoring.detect_performance_decay(s, sym, n_recent, threshold)
+    if log_result:
+        log.log(logging.WARNING if res["triggered"] else logging.INFO, "performance decay %s", res)
+    return res
+
+
+@router.post("/alerts", response_model=list[dict], dependencies=[Depends(require_token)])
+def alerts(body: AlertsRequest, st: ServiceState = Depends(get_state)) -> list[dict]:
+    """The alerts of spec 004 §3.12 that hold now; ``fire`` logs them and calls the webhook."""
+    codes = deps.symbols(body.symbols, "symbols") if body.symbols else list(DEFAULT_HOLDINGS)
+    day = _today(st, body.as_of, "as_of")
+    with st.Session.begin() as s:
+        found = monitoring.check_alerts(s, codes, day)
+        if body.fire:
+            return monitoring.fire_alerts(s, found, day, st.settings.alert_webhook)
+        return [a.__dict__ for a in found]
+
+
+@router.get("/alerts", response_model=list[dict])
+def alert_log(limit: int = Query(100, ge=1, le=1000), st: ServiceState = Depends(get_state)) -> list[dict]:
+    """Alerts fired so far, newest first."""
+    with st.Session() as s:
+        return monitoring.alert_log(s, limit)
+
+
+@router.get("/training-spec", responses={200: {"content": {"application/json": {}, "text/markdown": {}}}})
+def training_spec(fmt: str = Query("json", alias="format", pattern="^(json|md)$")):
+    """The LSTM training spec (spec 002 §5) generated from the code: JSON or Markdown."""
+    from tzero.registry.spec_doc import training_spec as spec_json
+    from tzero.registry.spec_doc import training_spec_markdown
+    if fmt == "md":
+        return Response(training_spec_markdown(), media_type="text/markdown; charset=utf-8")
+    return spec_json()

@@ -1,0 +1,29 @@
+"""``/api/signals``: unified signals from the file-based models of ``tzero demo`` / ``tzero train``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+
+from tzero.errors import ModelError
+from tzero.service import deps
+from tzero.service.deps import ServiceState, get_state
+from tzero.signals.engine import DEFAULT_HOLDINGS, load_models, load_panel, predict_signals
+
+router = APIRouter(prefix="/api", tags=["signals"])
+
+
+@router.get("/signals", response_model=list[dict])
+def signals(symbols: str | None = Query(None, max_length=2000,
+                                        description="comma-separated, e.g. 600519.SH,000001.SZ; "
+                                                    "default: the ten default holdings"),
+            as_of: str | None = Query(None, description="default: the newest session"),
+            st: ServiceState = Depends(get_state)) -> list[dict]:
+    """One :class:`~tzero.signals.signal.Signal` per symbol, 5 sessions ahead."""
+    codes = deps.symbols(symbols, "symbols") if symbols else list(DEFAULT_HOLDINGS)
+    d = deps.date(as_of, "as_of")
+    try:
+        trained = load_models(st.settings.models_dir)
+    except ModelError as exc:
+        raise HTTPException(404, str(exc)) from exc
+    panel = load_panel(st.store, codes, end=d)
+    return [s.to_dict() for s in predict_signals(panel, trained, d)]
