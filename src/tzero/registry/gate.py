@@ -44,19 +44,21 @@ def beats_baselines(m: dict) -> tuple[bool, str]:
 
 
 def should_deploy(new: dict, current: dict | None, min_f1_improvement: float = MIN_F1_IMPROVEMENT,
-                  min_mse_ratio: float = MIN_MSE_RATIO) -> GateDecision:
+                  min_mse_ratio: float = MIN_MSE_RATIO, no_current: str = "first version") -> GateDecision:
     """Decide whether a candidate with holdout metrics ``new`` replaces ``current``.
 
     Args:
         new: holdout metrics of the candidate (``accuracy, f1, mse`` and the
             ``naive_*`` baselines on the same holdout).
         current: holdout metrics of the serving version, or None.
+        no_current: how the reason names the case without ``current`` (no version
+            yet, or one that cannot be compared on the same windows).
     """
     ok, why = beats_baselines(new)
     if not ok:
         return GateDecision(False, why)
     if current is None:
-        return GateDecision(True, f"first version; {why}")
+        return GateDecision(True, f"{no_current}; {why}")
     df1 = new["f1"] - current["f1"]
     ratio = new["mse"] / current["mse"] if current["mse"] > 0 else float("inf")
     if df1 >= min_f1_improvement:

@@ -133,13 +133,13 @@ def _current_on_same_holdout(cur_row, m, bars: pd.DataFrame) -> tuple[dict | Non
     times = pd.to_datetime(m.holdout["trade_time"])
     unseen = times[times >= pd.Timestamp(cur_row.data_end)] if cur_row.data_end else times
     if len(unseen) < MIN_COMPARABLE_WINDOWS:
-        return None, (f"current version {cur_row.version_id} trained on data to {cur_row.data_end}: only "
-                      f"{len(unseen)} holdout windows unseen by it, no head-to-head comparison")
+        return None, (f"no head-to-head: current version trained on data to {cur_row.data_end} "
+                      f"leaves only {len(unseen)} holdout windows it has not seen")
     try:
         return versions.load_model(cur_row).score_windows(bars, unseen), \
             f"compared on {len(unseen)} windows unseen by both"
     except Exception as exc:
-        return None, f"current version could not be re-scored ({exc}); no head-to-head comparison"
+        return None, f"no head-to-head: current version could not be re-scored ({exc})"
 
 
 def _record(Session_: sessionmaker, model: LstmForecaster, sym: str, run_id: int, out: TrainOutcome,
@@ -157,9 +157,11 @@ def _record(Session_: sessionmaker, model: LstmForecaster, sym: str, run_id: int
         else:
             seen = bars.iloc[-model.config.history:] if model.config.history else bars  # what the candidate saw
             cur_metrics, note = _current_on_same_holdout(cur_row, m, seen)
-            decision = gate.should_deploy(m.metrics, cur_metrics)
-            if note:
-                decision = gate.GateDecision(decision.deploy, f"{decision.reason}; {note}")
+            if cur_metrics is not None:   # head-to-head on shared unseen windows
+                decision = gate.should_deploy(m.metrics, cur_metrics)
+                decision = gate.GateDecision(decision.deploy, f"{decision.reason} ({note})")
+            else:
+                decision = gate.should_deploy(m.metrics, None, no_current=note or "first version")
         if decision.deploy:
             versions.promote(s, row.version_id)
             versions.prune(s, "lstm", sym, max_versions)
