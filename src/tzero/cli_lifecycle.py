@@ -174,12 +174,7 @@ def triggers(symbols: list[str] = typer.Option(None, "--symbols"), as_of: str = 
     with S() as s:
         rows = trg.check_triggers(s, codes, day)
     if run:
-        groups: dict = {}
-        for r in rows:
-            if r["trigger"]:
-                groups.setdefault((mode if r["training_type"] == "full" else "incremental", r["trigger"]),
-                                  []).append(r["symbol"])
-        for (ttype, name), syms in groups.items():
+        for (ttype, name), syms in trg.training_batches(rows, mode).items():
             for o in lifecycle.train_batch(S, panel, syms, ttype, name, _settings().seed, None, jobs,
                                            max_versions=_settings().max_versions):
                 next(r for r in rows if r["symbol"] == o.symbol)["run"] = o.as_dict()

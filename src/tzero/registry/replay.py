@@ -97,12 +97,7 @@ def run_day(Session_: sessionmaker, cut: pd.DataFrame, symbols: list[str], d: pd
         for sym in symbols:
             monitoring.update_accuracy(s, cut, sym, d)
         trig = triggers.check_triggers(s, symbols, d)
-    by_type: dict[tuple[str, str], list[str]] = {}
-    for t in trig:
-        if t["trigger"]:
-            ttype = full_mode if t["training_type"] == "full" else "incremental"
-            by_type.setdefault((ttype, t["trigger"]), []).append(t["symbol"])
-    for (ttype, trig_name), syms in sorted(by_type.items()):
+    for (ttype, trig_name), syms in triggers.training_batches(trig, full_mode).items():
         for out in lifecycle.train_batch(Session_, cut, syms, ttype, trig_name, seed, history, n_jobs,
                                          max_versions, config if ttype != "incremental" else None):
             events.append({"date": str(d.date()), "type": "training", **out.as_dict()})

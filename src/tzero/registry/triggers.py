@@ -84,3 +84,21 @@ def check_triggers(session: Session, symbols: list[str], as_of) -> list[dict]:
                     "trigger": win, "training_type": TRAINING_TYPE.get(win) if win else None,
                     "note": note})
     return out
+
+
+def training_batches(rows: list[dict], full_mode: str = "fast") -> dict[tuple[str, str], list[str]]:
+    """Group triggered symbols into training batches ``(training_type, trigger) -> symbols``.
+
+    Args:
+        rows: output of :func:`check_triggers`.
+        full_mode: the training type used for ``full`` triggers (``full`` or ``fast``).
+
+    Returns:
+        Batches in a stable order; symbols keep their order within a batch.
+    """
+    batches: dict[tuple[str, str], list[str]] = {}
+    for r in rows:
+        if r["trigger"]:
+            ttype = full_mode if r["training_type"] == "full" else "incremental"
+            batches.setdefault((ttype, r["trigger"]), []).append(r["symbol"])
+    return dict(sorted(batches.items()))

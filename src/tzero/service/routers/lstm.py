@@ -96,11 +96,7 @@ def _triggers_job(st: ServiceState, codes: list[str], day: pd.Timestamp, mode: s
         panel = load_panel(st.store, codes, end=day)
         with st.Session() as s:
             rows = trg.check_triggers(s, codes, day)
-        groups: dict[tuple[str, str], list[str]] = {}
-        for r in rows:
-            if r["trigger"]:
-                ttype = mode if r["training_type"] == "full" else "incremental"
-                groups.setdefault((ttype, r["trigger"]), []).append(r["symbol"])
+        groups = trg.training_batches(rows, mode)
         total, done = sum(len(v) for v in groups.values()), 0
         progress(0, total)
         for (ttype, name), syms in groups.items():
