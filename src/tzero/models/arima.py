@@ -46,7 +46,7 @@ from scipy.stats import norm
 from statsforecast.models import ARIMA, AutoARIMA
 
 from tzero.errors import ModelError
-from tzero.models.base import check_panel, panel_until
+from tzero.models.base import check_panel, check_state, panel_until
 
 #: Two-sided level (percent) of the interval ``forward`` returns; the step std
 #: is backed out as ``(hi - mean) / z`` with ``z = Phi^-1(0.5 + level/200)``.
@@ -271,9 +271,7 @@ class ArimaForecaster:
         Raises:
             ModelError: the state is not an ARIMA state.
         """
-        if state.get("name") != cls.name or "models" not in state:
-            raise ModelError(f"not an {cls.name!r} state (name={state.get('name')!r}): "
-                             "pass the dict ArimaForecaster.state_dict() returned")
+        check_state(cls, state)
         obj = cls(ArimaConfig(**state["config"]))
         obj.models_ = {code: _Fitted.from_dict(d) for code, d in state["models"].items()}
         obj._rebuild()

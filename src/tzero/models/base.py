@@ -77,3 +77,12 @@ def check_panel(panel: pd.DataFrame) -> None:
     missing = need - set(panel.columns)
     if missing:
         raise ValueError(f"panel lacks columns {sorted(missing)}; expected the Bars frame of DESIGN.md")
+
+
+def check_state(cls, state: dict) -> None:
+    """Raise ``ModelError`` unless ``state`` is a ``state_dict()`` of forecaster class ``cls``."""
+    from tzero.errors import ModelError
+    if not isinstance(state, dict) or state.get("name") != cls.name or "models" not in state:
+        got = state.get("name") if isinstance(state, dict) else type(state).__name__
+        raise ModelError(f"not an {cls.name!r} state (name={got!r}): "
+                         f"pass the dict {cls.__name__}.state_dict() returned")

@@ -58,7 +58,7 @@ from hmmlearn.hmm import GaussianHMM
 from scipy.stats import multivariate_normal, norm
 
 from tzero.errors import ModelError
-from tzero.models.base import check_panel, panel_until
+from tzero.models.base import check_panel, check_state, panel_until
 
 #: Names of the observation columns, in order.
 FEATURES = ("log_ret", "vol", "log_vol_ratio")
@@ -268,9 +268,7 @@ class HmmForecaster:
         Raises:
             ModelError: the state is not an HMM state.
         """
-        if state.get("name") != cls.name or "models" not in state:
-            raise ModelError(f"not an {cls.name!r} state (name={state.get('name')!r}): "
-                             "pass the dict HmmForecaster.state_dict() returned")
+        check_state(cls, state)
         obj = cls(HmmConfig(**state["config"]))
         obj.params_ = {code: HmmParams.from_dict(d) for code, d in state["models"].items()}
         return obj
