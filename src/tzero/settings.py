@@ -20,6 +20,14 @@ Fields:
     api_token: ``TZERO_API_TOKEN``, the bearer token the HTTP service
         (``tzero serve``) requires on every mutating (POST) route; unset, those
         routes answer 403 and only the read-only routes are served.
+    large_order_cny: ``TZERO_LARGE_ORDER_CNY`` (default 200,000 CNY), the trade
+        value from which a trade counts as a large order (大单) in the
+        intraday trade-flow features.
+    commission_rate: ``TZERO_COMMISSION_RATE`` (default 0.00025, decimal), the
+        broker commission per order in backtests, with ``min_commission``
+        (``TZERO_MIN_COMMISSION``, default 5 CNY) per order.
+    slippage_bps: ``TZERO_SLIPPAGE_BPS`` (default 5 bps), the adverse move
+        applied to every backtest fill price.
 """
 
 from __future__ import annotations
@@ -59,6 +67,10 @@ class Settings:
     alert_webhook: str | None = None
     max_versions: int = 1
     api_token: str | None = None
+    large_order_cny: float = 200_000.0
+    commission_rate: float = 0.00025
+    min_commission: float = 5.0
+    slippage_bps: float = 5.0
 
     @property
     def store_dir(self) -> Path:
@@ -128,5 +140,9 @@ def get_settings(**overrides) -> Settings:
         alert_webhook=env.get("TZERO_ALERT_WEBHOOK") or t.get("alert_webhook") or None,
         max_versions=int(env.get("TZERO_MAX_VERSIONS") or t.get("max_versions") or 1),
         api_token=env.get("TZERO_API_TOKEN") or t.get("api_token") or None,
+        large_order_cny=float(env.get("TZERO_LARGE_ORDER_CNY") or t.get("large_order_cny") or 200_000),
+        commission_rate=float(env.get("TZERO_COMMISSION_RATE") or t.get("commission_rate") or 0.00025),
+        min_commission=float(env.get("TZERO_MIN_COMMISSION") or t.get("min_commission") or 5.0),
+        slippage_bps=float(env.get("TZERO_SLIPPAGE_BPS") or t.get("slippage_bps") or 5.0),
     )
     return s.with_overrides(**overrides)
