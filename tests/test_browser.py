@@ -4,7 +4,10 @@ A small market store is built in a tmp ``TZERO_HOME`` from real TDX files, the
 FastAPI app is served by uvicorn on 127.0.0.1 (a free port, background thread)
 with a tiny LSTM configuration, and the page is driven like a user would:
 enter the token, train ``600519.SH`` (fast), wait for the job to succeed,
-predict, draw the fitted curves, open the other two tabs. Every ECharts
+predict, draw the fitted curves, train again (incremental), roll back to the
+first version from the versions table (accepting the confirm dialog); then
+the rolled-back version's blob is corrupted in the app store and the alerts
+table must show the critical ``model_unhealthy`` alert. Every ECharts
 instance must hold drawn data points; a screenshot of each tab is saved under
 ``test-artifacts/``.
 
@@ -111,6 +114,20 @@ def _points(page, chart: str, series: int = 0) -> int:
         [chart, series])
 
 
+def _corrupt_blob(version_id: str) -> None:
+    """Flip the stored model blob of a version (its SHA-256 no longer matches)."""
+    from sqlalchemy import update
+
+    from tzero.data.appdb import ModelVersion, open_app_store
+    from tzero.settings import get_settings
+
+    engine, Session = open_app_store(get_settings().app_db_url)
+    with Session.begin() as s:
+        s.execute(update(ModelVersion).where(ModelVersion.version_id == version_id)
+                  .values(model_blob=b"corrupt"))
+    engine.dispose()
+
+
 def _shot(page, name: str) -> None:
     """Full-page screenshot from the top (the sticky header stays at the top)."""
     page.evaluate("window.scrollTo(0, 0)")
@@ -178,15 +195,31 @@ def test_lstm_page_train_predict_tabs(server: str, sync_playwright) -> None:
             page.wait_for_timeout(300)
             _shot(page, "browser-lstm.png")
 
-            # ---- tab 2: runs & versions (chart of holdout accuracy per version)
+            # ---- a second version: incremental fine-tune of the current one (straight to current)
+            page.check("#incremental-training")
+            page.click("#btn-train")
+            page.wait_for_selector("#train-msg:has-text('training f')", timeout=60_000)
+            assert page.inner_text("#job-state") == "succeeded", page.inner_text("#job-error")
+            assert "incremental" in page.inner_text("#train-result"), page.inner_text("#train-result")
+
+            # ---- tab 2: runs & versions (chart of holdout accuracy per version), roll back
             page.click("#tab-btn-runs")
             page.wait_for_selector("#runs-msg.ok")
             page.wait_for_selector("#versions-msg.ok")
-            assert page.locator("#runs-table tbody tr").count() >= 1
+            assert page.locator("#runs-table tbody tr").count() >= 2
             assert SYM in page.inner_text("#versions-table")
+            current = page.locator("#versions-table tr.current code").inner_text()
             assert page.locator("#versions-table .pill.state-succeeded").count() == 1   # current
             assert _points(page, "versions", 0) >= 1
+            button = page.locator("#versions-table button.rollback")
+            assert button.count() == 1, "the earlier version must be kept for rollback"
+            target = button.get_attribute("data-version")
+            page.once("dialog", lambda d: d.accept())   # the page asks "roll back to …?"
+            button.click()
+            page.wait_for_selector("#versions-msg:has-text('rolled back')")
+            assert page.locator("#versions-table tr.current code").inner_text() == target != current
             _shot(page, "browser-lstm-runs.png")
+            _corrupt_blob(target)   # the disk/DB goes bad under the serving version
 
             # ---- tab 3: monitoring, decay check, alerts (checked, then fired)
             page.click("#tab-btn-monitor")
@@ -195,8 +228,11 @@ def test_lstm_page_train_predict_tabs(server: str, sync_playwright) -> None:
             page.click("#btn-decay")
             page.wait_for_selector("#decay-msg.ok")
             assert "triggered" in page.inner_text("#decay")
-            page.click("#btn-alerts")   # the default holdings: most were never trained here
-            page.wait_for_selector("#alerts-table tbody tr")
+            page.fill("#alert-symbols", SYM)
+            page.click("#btn-alerts")
+            page.wait_for_selector("#alerts-msg.error")   # "N alerts" is shown as an error
+            read = page.locator("#alerts-table tbody tr").all_inner_texts()
+            assert any("model_unhealthy" in r and "critical" in r and target in r for r in read), read
             page.click("#btn-alerts-fire")
             page.wait_for_selector("#alerts-msg:has-text('fired')")
             _shot(page, "browser-lstm-monitor.png")

@@ -16,6 +16,7 @@ from tzero.errors import SymbolError
 from tzero.market import calendar
 from tzero.market.symbols import to_ts_code
 from tzero.models.lstm import LstmConfig
+from tzero.service.cache import ServiceCache
 from tzero.service.jobs import JobRunner
 from tzero.settings import Settings
 
@@ -27,6 +28,8 @@ class ServiceState:
     Attributes:
         lstm_config: replaces the LSTM configuration of every training the
             service runs (tests pass a tiny one); None: the training type's own.
+        cache: the read caches (panels, file-based models, signals), keyed by
+            the store manifest and model pointers they were computed from.
     """
 
     settings: Settings
@@ -35,6 +38,11 @@ class ServiceState:
     store: MarketStore
     runner: JobRunner
     lstm_config: LstmConfig | None = None
+    cache: ServiceCache | None = None
+
+    def __post_init__(self) -> None:
+        if self.cache is None:
+            self.cache = ServiceCache(self.store, self.settings.models_dir)
 
 
 def get_state(request: Request) -> ServiceState:

@@ -29,7 +29,10 @@ class TrainRequest(_SymbolsBody):
 
     ``do_cv_tune`` true: full training (default grid, 5-fold CV). Otherwise
     ``fast_training`` true (default): fast training (single combination,
-    3 folds); false: full training.
+    3 folds); false: full training. ``incremental`` true: fine-tune each
+    symbol's current version on the data (spec 004 §3.3, the weekly update),
+    deployed without the gate like the scheduler's weekly run; it needs a
+    current version.
     """
 
     model_config = ConfigDict(extra="ignore")   # do_shap / do_plot of spec 004 are accepted, unused
@@ -37,6 +40,7 @@ class TrainRequest(_SymbolsBody):
     end: str | None = Field(None, description="last session of training data (YYYY-MM-DD)")
     do_cv_tune: bool = False
     fast_training: bool = True
+    incremental: bool = False
 
     @model_validator(mode="after")
     def _one_symbol(self) -> TrainRequest:

@@ -84,7 +84,8 @@ def train(body: TrainRequest, st: ServiceState = Depends(get_state)) -> dict:
     if start is not None and end is not None and start > end:
         raise ValueError(f"start {start.date()} is after end {end.date()}")
     panel = load_panel(st.store, codes, end=end, start=start)   # unknown symbols fail here, not in the job
-    ttype = "fast" if body.fast_training and not body.do_cv_tune else "full"
+    ttype = ("incremental" if body.incremental else
+             "fast" if body.fast_training and not body.do_cv_tune else "full")
     params = {**body.model_dump(), "symbols": codes, "training_type": ttype}
     return {"job_id": st.runner.submit("lstm_train", params, _train_job(st, panel, codes, ttype),
                                        total=len(codes))}
@@ -121,7 +122,7 @@ def check_triggers(body: CheckTriggersRequest, response: Response,
         rows = trg.check_triggers(s, codes, day)
     job_id = None
     if body.run:
-        load_panel(st.store, codes, end=day)   # unknown symbols: 404 now, not a failed job
+        st.cache.panel(codes, end=day)   # unknown symbols: 404 now, not a failed job
         job_id = st.runner.submit("lstm_triggers", {**body.model_dump(), "symbols": codes},
                                   _triggers_job(st, codes, day, body.mode))
         response.status_code = status.HTTP_202_ACCEPTED
@@ -142,7 +143,7 @@ def predict(symbol: str = SymbolQ, use_fallback: bool = True, trigger_train_asyn
     d = deps.date(as_of, "as_of")
     if trigger_train_async:
         require_token(st, cred)
-    panel = load_panel(st.store, [code], end=d)
+    panel = st.cache.panel([code], end=d)
     day = d if d is not None else pd.Timestamp(panel["trade_time"].max())
     with st.Session.begin() as s:
         p = flow.predict_with_fallback(s, panel, code, day, use_fallback).as_dict()
@@ -224,7 +225,7 @@ def update_accuracy(body: UpdateAccuracyRequest, st: ServiceState = Depends(get_
     """Back-fill accuracy of logged predictions whose t+5 close is known (spec 004 §3.9)."""
     code = deps.symbol(body.symbol)
     day = _today(st, body.as_of_date, "as_of_date")
-    panel = load_panel(st.store, [code], end=day)
+    panel = st.cache.panel([code], end=day)
     with st.Session.begin() as s:
         n = monitoring.update_accuracy(s, panel, code, day)
     return {"symbol": code, "as_of_date": f"{day:%Y-%m-%d}", "records_written": n}

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from tzero.errors import ModelError
 from tzero.service import deps
 from tzero.service.deps import ServiceState, get_state
-from tzero.signals.engine import DEFAULT_HOLDINGS, load_models, load_panel, predict_signals
+from tzero.signals.engine import DEFAULT_HOLDINGS, predict_signals
 
 router = APIRouter(prefix="/api", tags=["signals"])
 
@@ -22,8 +22,8 @@ def signals(symbols: str | None = Query(None, max_length=2000,
     codes = deps.symbols(symbols, "symbols") if symbols else list(DEFAULT_HOLDINGS)
     d = deps.date(as_of, "as_of")
     try:
-        trained = load_models(st.settings.models_dir)
+        trained, _ = st.cache.trained()
     except ModelError as exc:
         raise HTTPException(404, str(exc)) from exc
-    panel = load_panel(st.store, codes, end=d)
-    return [s.to_dict() for s in predict_signals(panel, trained, d)]
+    panel = st.cache.panel(codes, end=d)
+    return st.cache.signals_for(codes, d, lambda: [s.to_dict() for s in predict_signals(panel, trained, d)])

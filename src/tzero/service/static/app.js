@@ -342,7 +342,10 @@ async function train() {
   if (!symbol) return setMsg("#train-msg", "请输入股票 enter a symbol", "error");
   $("#train-result").innerHTML = "";
   setMsg("#train-msg", "提交训练 submitting…", "busy");
-  const body = { symbol, fast_training: $("#fast-training").checked, do_cv_tune: $("#cv-tune").checked };
+  const body = { symbol, fast_training: $("#fast-training").checked, do_cv_tune: $("#cv-tune").checked,
+    incremental: $("#incremental-training").checked };
+  if ($("#train-start").value) body.start = $("#train-start").value;
+  if ($("#train-end").value) body.end = $("#train-end").value;
   const { job_id } = await api("POST", "/api/lstm/train", body);
   setMsg("#train-msg", "");
   renderJob({ id: job_id, state: "pending" });

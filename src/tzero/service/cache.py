@@ -1,0 +1,121 @@
+"""Read caches of the service: daily panels, the file-based models and their signals.
+
+Serving a request used to re-read a stock's whole Parquet history (~80 ms) and,
+for ``/api/signals``, reload and re-run three models. Inputs change only when
+the market store is written (its ``manifest.json`` is replaced atomically) or a
+model version is saved (its ``current.json`` is replaced), so every entry is
+keyed by what it was computed from:
+
+- a panel by ``(manifest mtime_ns, symbols, start, end)``;
+- the loaded models by the ``current.json`` mtimes of every model;
+- a list of signals by ``(panel key, model key, as_of)``.
+
+A newer manifest or model makes the old keys unreachable; entries are evicted
+least-recently-used beyond ``maxsize``. Concurrent requests for the same key
+compute it once (a per-key lock), so 50 clients asking for the same stock on
+the same day read its Parquet file once. Cached frames are shared: callers
+must not modify them in place.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from pathlib import Path
+from typing import Any
+
+from tzero.data.store import MarketStore
+from tzero.signals.engine import MODEL_NAMES, TrainedSet, load_models, load_panel
+
+
+class Memo:
+    """A thread-safe LRU memo that computes each key once, even under concurrency.
+
+    Args:
+        maxsize: entries kept; the least recently used beyond it are dropped.
+    """
+
+    def __init__(self, maxsize: int = 256) -> None:
+        self.maxsize = maxsize
+        self._data: OrderedDict[Hashable, Any] = OrderedDict()
+        self._lock = threading.Lock()
+        self._key_locks: dict[Hashable, threading.Lock] = {}
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: Hashable, compute: Callable[[], Any]) -> Any:
+        """The value of ``key``, computed by ``compute()`` on a miss (exceptions propagate, nothing is stored)."""
+        with self._lock:
+            if key in self._data:
+                self._data.move_to_end(key)
+                self.hits += 1
+                return self._data[key]
+            klock = self._key_locks.setdefault(key, threading.Lock())
+        with klock:
+            with self._lock:
+                if key in self._data:
+                    self.hits += 1
+                    return self._data[key]
+            value = compute()
+            with self._lock:
+                self.misses += 1
+                self._data[key] = value
+                while len(self._data) > self.maxsize:
+                    self._data.popitem(last=False)
+                self._key_locks.pop(key, None)
+        return value
+
+    def clear(self) -> None:
+        """Drop every entry."""
+        with self._lock:
+            self._data.clear()
+
+
+def _mtime_ns(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except FileNotFoundError:
+        return 0
+
+
+class ServiceCache:
+    """The service's read caches over one market store and one models folder."""
+
+    def __init__(self, store: MarketStore, models_dir: Path, maxsize: int = 256) -> None:
+        self.store = store
+        self.models_dir = Path(models_dir)
+        self.panels = Memo(maxsize)
+        self.models = Memo(4)
+        self.signals = Memo(maxsize)
+
+    def store_key(self) -> int:
+        """Changes whenever the market store is written (its manifest is replaced)."""
+        return _mtime_ns(self.store.manifest_path)
+
+    def models_key(self) -> tuple[int, ...]:
+        """Changes whenever any model's current version changes."""
+        return tuple(_mtime_ns(self.models_dir / n / "current.json") for n in MODEL_NAMES)
+
+    def panel(self, codes: list[str], end=None, start=None):
+        """:func:`tzero.signals.engine.load_panel`, cached (see the module doc).
+
+        Raises:
+            StoreError: as ``load_panel`` (not cached).
+        """
+        key = ("panel", self.store_key(), tuple(codes), str(start), str(end))
+        return self.panels.get(key, lambda: load_panel(self.store, list(codes), end=end, start=start))
+
+    def trained(self) -> tuple[TrainedSet, tuple[int, ...]]:
+        """The current file-based models and the key they were loaded under.
+
+        Raises:
+            ModelError: no trained models (not cached).
+        """
+        key = self.models_key()
+        return self.models.get(key, lambda: load_models(self.models_dir)), key
+
+    def signals_for(self, codes: list[str], as_of, compute: Callable[[], list[dict]]) -> list[dict]:
+        """Signals of ``codes`` as of a day, computed by ``compute()`` once per inputs."""
+        key = ("signals", self.store_key(), self.models_key(), tuple(codes), str(as_of))
+        return self.signals.get(key, compute)
