@@ -451,18 +451,57 @@ def read_minute_csv(path: str | Path) -> pd.DataFrame:
 
 # ----------------------------------------------------------------------- trades
 
+#: Level-2 trade prices carry float noise (``7.400000000000001``); A-share ticks
+#: are 0.01 CNY (0.001 for funds), so prices are rounded to this many decimals.
+L2_PRICE_DECIMALS = 4
+#: SZSE ``ExecType``: ``F`` is an execution, ``4`` a cancel (dropped).
+SZ_EXEC_FILL, SZ_EXEC_CANCEL = "F", "4"
+#: Insight-style Shanghai ``TradeBSFlag`` codes (checked on the shared 2023-07-11 file:
+#: every ``1`` row has ``TradeBuyNo > TradeSellNo``, i.e. the buy order came later and
+#: was the aggressor; every ``2`` row the opposite; ``0`` are call-auction prints).
+INSIGHT_DIRECTION = {"1": "B", "2": "S", "0": "N"}
+#: Continuous trading runs 09:30-14:57 on SZSE; prints before 09:30 (opening call,
+#: stamped 09:25) and from 14:57 (closing call, stamped 15:00) have no aggressor.
+_CONTINUOUS_OPEN = np.timedelta64(9 * 60 + 30, "m")
+_SZ_CLOSING_CALL = np.timedelta64(14 * 60 + 57, "m")
+_TDX_TRADE_COLUMNS = ["symbol", "datetime", "price", "volume_lots", "direction"]
+_L2_COLUMNS = ["SecurityID", "TradeTime", "TradePrice", "TradeQty"]
+_INSIGHT_COLUMNS = ["SecurityID", "MDDate", "MDTime", "TradeBSFlag", "TradePrice", "TradeQty"]
+
 
 def read_trades_table(path: str | Path) -> pd.DataFrame:
-    """Read trade-by-trade records: TDX trade snapshots or a canonical Trades file.
+    """Read trade-by-trade records; the format is detected from the header.
 
-    TDX layout (``trades/tdx_trades_2019.parquet``): ``symbol`` (``SH600000``),
-    ``datetime``, ``price`` (CNY), ``volume_lots`` (lots; ×100 → shares),
-    ``direction`` (0 buy → ``B``, 1 sell → ``S``, 2 neutral → ``N``).
-    Canonical layout: ``ts_code, trade_time, price, volume (shares), direction
-    (B/S/N)``.
+    Formats:
+        * TDX trade snapshots (``trades/tdx_trades_2019.parquet``): ``symbol``
+          (``SH600000``), ``datetime``, ``price`` (CNY), ``volume_lots`` (lots;
+          ×100 → shares), ``direction`` (0 buy → ``B``, 1 sell → ``S``, 2
+          neutral → ``N``).
+        * Exchange Level-2 trades (``sh600000_20230201_l2_trades.zip``,
+          ``tradeData.csv``): ``SecurityID`` (6 digits), ``Market`` (``SH``/``SZ``),
+          ``TradeTime`` (``2023.02.01T09:25:00.320``), ``TradePrice`` (CNY),
+          ``TradeQty`` (shares). Shanghai rows carry ``TradeBSFlag`` ``B``/``S``/``N``.
+          Shenzhen rows have no flag: cancels (``ExecType`` ``4``, price 0) are
+          dropped, executions (``F``) get ``B`` when ``BidApplSeqNum >
+          OfferApplSeqNum`` (the later order, the aggressor, was the bid) else
+          ``S``; prints of the opening (09:25) and closing (14:57-15:00) call
+          auctions get ``N`` (an auction has no aggressor, as Shanghai flags them).
+        * Insight-style Shanghai Level-2 (``sh_5stocks_20230711_trades.zip``,
+          ``SHtrans.csv``): ``SecurityID`` (``605580.SH``), ``MDDate``
+          (``2023.07.11``), ``MDTime`` (``09:25:00.180``), ``TradeBSFlag``
+          (``1`` buy, ``2`` sell, ``0`` auction → ``N``, see
+          :data:`INSIGHT_DIRECTION`), ``TradePrice``, ``TradeQty`` (shares).
+        * Canonical: ``ts_code, trade_time, price, volume (shares), direction
+          (B/S/N)``.
+
+    Call-auction prints (09:25) are kept with their own stamp; bar builders
+    (:func:`tzero.features.intraday.trade_flow`) fold them into the first bar
+    (09:31 for 1-minute bars), as vendors do. Level-2 prices are rounded to
+    :data:`L2_PRICE_DECIMALS` decimals (float noise in the source).
 
     Args:
-        path: CSV or Parquet file.
+        path: CSV (plain, ``.csv.gz`` or a ``.zip`` holding one CSV; UTF-8 or GBK)
+            or Parquet file.
 
     Returns:
         Trades frame ``ts_code`` (str), ``trade_time`` (datetime64[ns], naive
@@ -471,34 +510,124 @@ def read_trades_table(path: str | Path) -> pd.DataFrame:
         ``(ts_code, trade_time)`` with ties in file order.
 
     Raises:
-        DataFormatError: empty table, missing columns, an unknown direction
-            or an unparseable value (file and row named).
+        DataFormatError: empty table, unknown header, missing columns, an
+            unknown direction or an unparseable value (file, row and field named).
     """
     path = Path(path)
     df = read_table(path)
-    if "volume_lots" in df.columns or "symbol" in df.columns:
-        _require(path, df, ["symbol", "datetime", "price", "volume_lots", "direction"], "TDX trades")
-        codes = _ts_codes(path, df["symbol"], "symbol")
-        times = _datetimes(path, df["datetime"], "datetime")
-        volume = _numeric(path, df, "volume_lots") * SHARES_PER_LOT
-        raw_dir = _numeric(path, df, "direction")
-        direction = pd.Series(raw_dir).map(TDX_DIRECTION)
-        bad = direction.isna().to_numpy()
-        if bad.any():
-            raise _bad_row(path, bad, "direction (expected 0, 1 or 2)", df["direction"])
+    cols = set(df.columns)
+    if "volume_lots" in cols or "symbol" in cols:
+        parsed = _tdx_trades(path, df)
+    elif {"MDDate", "MDTime"} <= cols:
+        parsed = _insight_trades(path, df)
+    elif "TradeTime" in cols:
+        parsed = _l2_trades(path, df)
+    elif "trade_time" in cols:
+        parsed = _canonical_trades(path, df)
     else:
-        _require(path, df, TRADES_COLUMNS, "canonical Trades")
-        codes = _ts_codes(path, df["ts_code"], "ts_code")
-        times = _datetimes(path, df["trade_time"], "trade_time")
-        volume = _numeric(path, df, "volume")
-        direction = df["direction"].astype("string").str.strip().str.upper()
-        bad = ~direction.isin(DIRECTIONS).fillna(False).to_numpy(bool)
-        if bad.any():
-            raise _bad_row(path, bad, "direction (expected B, S or N)", df["direction"])
-    out = pd.DataFrame({
-        "trade_time": times,
-        "price": _numeric(path, df, "price"),
-        "volume": volume,
-        "direction": direction.to_numpy(dtype=object),
-    })
-    return _finish(out, codes, "trade_time", TRADES_COLUMNS)
+        raise DataFormatError(
+            f"{path}: unknown trades header {list(df.columns)}; expected TDX snapshots "
+            "(symbol,datetime,price,volume_lots,direction), Level-2 (SecurityID,TradeTime,"
+            "TradePrice,TradeQty,...), Insight Level-2 (MDDate,MDTime,TradeBSFlag,...) or "
+            "canonical (ts_code,trade_time,price,volume,direction)"
+        )
+    codes, out, keep = parsed
+    if keep is not None:
+        codes = codes[keep]
+        out = out.loc[keep].reset_index(drop=True)
+    return _finish(out, pd.Categorical(codes), "trade_time", TRADES_COLUMNS)
+
+
+def _trades_frame(times: np.ndarray, price: np.ndarray, volume: np.ndarray,
+                  direction: np.ndarray) -> pd.DataFrame:
+    return pd.DataFrame({"trade_time": times, "price": price, "volume": volume,
+                         "direction": np.asarray(direction, dtype=object)})
+
+
+def _tdx_trades(path: Path, df: pd.DataFrame):
+    _require(path, df, _TDX_TRADE_COLUMNS, "TDX trades")
+    codes = _ts_codes(path, df["symbol"], "symbol")
+    times = _datetimes(path, df["datetime"], "datetime")
+    volume = _numeric(path, df, "volume_lots") * SHARES_PER_LOT
+    direction = pd.Series(_numeric(path, df, "direction")).map(TDX_DIRECTION)
+    bad = direction.isna().to_numpy()
+    if bad.any():
+        raise _bad_row(path, bad, "direction (expected 0, 1 or 2)", df["direction"])
+    out = _trades_frame(times, _numeric(path, df, "price"), volume, direction.to_numpy())
+    return codes, out, None
+
+
+def _canonical_trades(path: Path, df: pd.DataFrame):
+    _require(path, df, TRADES_COLUMNS, "canonical Trades")
+    codes = _ts_codes(path, df["ts_code"], "ts_code")
+    times = _datetimes(path, df["trade_time"], "trade_time")
+    direction = df["direction"].astype("string").str.strip().str.upper()
+    bad = ~direction.isin(DIRECTIONS).fillna(False).to_numpy(bool)
+    if bad.any():
+        raise _bad_row(path, bad, "direction (expected B, S or N)", df["direction"])
+    out = _trades_frame(times, _numeric(path, df, "price"), _numeric(path, df, "volume"),
+                        direction.to_numpy())
+    return codes, out, None
+
+
+def _l2_trades(path: Path, df: pd.DataFrame):
+    """Exchange Level-2 ``tradeData.csv`` (Shanghai flags, Shenzhen order sequence numbers)."""
+    _require(path, df, _L2_COLUMNS, "Level-2 trades (tradeData)")
+    sec = df["SecurityID"].astype("string").str.strip()
+    if "Market" in df.columns:
+        sec = sec + "." + df["Market"].astype("string").str.strip().fillna("")
+        sec = sec.str.rstrip(".")
+    codes = _ts_codes(path, sec, "SecurityID/Market")
+    times = _datetimes(path, df["TradeTime"], "TradeTime", "%Y.%m.%dT%H:%M:%S.%f")
+    price = np.round(_numeric(path, df, "TradePrice"), L2_PRICE_DECIMALS)
+    volume = _numeric(path, df, "TradeQty")
+    direction = np.full(len(df), None, dtype=object)
+    flag = (df["TradeBSFlag"].astype("string").str.strip().str.upper()
+            if "TradeBSFlag" in df.columns else pd.Series(pd.NA, index=df.index, dtype="string"))
+    has_flag = flag.notna().to_numpy()
+    ok = flag.isin(DIRECTIONS).fillna(False).to_numpy(bool)
+    if (has_flag & ~ok).any():
+        raise _bad_row(path, has_flag & ~ok, "TradeBSFlag (expected B, S or N)", df["TradeBSFlag"])
+    direction[has_flag] = flag[has_flag].to_numpy(dtype=object)
+    keep = np.ones(len(df), dtype=bool)
+    sz = ~has_flag
+    if sz.any():
+        keep, direction = _sz_direction(path, df, sz, times, direction)
+    return codes, _trades_frame(times, price, volume, direction), keep
+
+
+def _sz_direction(path: Path, df: pd.DataFrame, sz: np.ndarray, times: np.ndarray,
+                  direction: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Shenzhen rows: keep executions, direction from the later (aggressor) order."""
+    _require(path, df, ["ExecType", "BidApplSeqNum", "OfferApplSeqNum"], "Shenzhen Level-2 trades")
+    exec_type = df["ExecType"].astype("string").str.strip().str.upper()
+    known = exec_type.isin([SZ_EXEC_FILL, SZ_EXEC_CANCEL]).fillna(False).to_numpy(bool)
+    if (sz & ~known).any():
+        raise _bad_row(path, sz & ~known, "ExecType (expected F or 4)", df["ExecType"])
+    fill = sz & (exec_type == SZ_EXEC_FILL).fillna(False).to_numpy(bool)
+    bid = _numeric(path, df, "BidApplSeqNum")
+    offer = _numeric(path, df, "OfferApplSeqNum")
+    missing = fill & (np.isnan(bid) | np.isnan(offer))
+    if missing.any():
+        raise _bad_row(path, missing, "BidApplSeqNum/OfferApplSeqNum", df["BidApplSeqNum"])
+    tod = times - times.astype("datetime64[D]")
+    auction = (tod < _CONTINUOUS_OPEN) | (tod >= _SZ_CLOSING_CALL)
+    direction = direction.copy()
+    direction[fill] = np.where(auction[fill], "N", np.where(bid[fill] > offer[fill], "B", "S"))
+    return ~sz | fill, direction
+
+
+def _insight_trades(path: Path, df: pd.DataFrame):
+    """Insight-style Shanghai Level-2 ``SHtrans.csv`` (numeric ``TradeBSFlag``)."""
+    _require(path, df, _INSIGHT_COLUMNS, "Insight Level-2 trades")
+    codes = _ts_codes(path, df["SecurityID"], "SecurityID")
+    stamp = (df["MDDate"].astype("string").str.strip() + " "
+             + df["MDTime"].astype("string").str.strip())
+    times = _datetimes(path, stamp, "MDDate/MDTime", "%Y.%m.%d %H:%M:%S.%f")
+    direction = df["TradeBSFlag"].astype("string").str.strip().map(INSIGHT_DIRECTION)
+    bad = direction.isna().to_numpy()
+    if bad.any():
+        raise _bad_row(path, bad, "TradeBSFlag (expected 0, 1 or 2)", df["TradeBSFlag"])
+    price = np.round(_numeric(path, df, "TradePrice"), L2_PRICE_DECIMALS)
+    out = _trades_frame(times, price, _numeric(path, df, "TradeQty"), direction.to_numpy())
+    return codes, out, None

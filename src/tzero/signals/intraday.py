@@ -1,0 +1,333 @@
+"""Intraday walk-forward forecasts and intraday signals (spec 000 §3.1–3.3, §5.1).
+
+Spec 000 §5.1 layers the intraday models for T+0 (做T): the HMM *filters*
+(micro-structure state → how hard to trade), the LSTM *times* (direction of the
+next bars) and ARIMA *anchors* (next-bar mean/variance, distance from the
+recent equilibrium). :func:`walk_forward_forecasts` produces their honest
+out-of-sample forecasts bar by bar; :func:`build_intraday_signal` turns one row
+into a :class:`tzero.signals.signal.Signal` with ``horizon_unit="bar:<freq>"``.
+Mapping forecasts to trade actions belongs to the backtest research module.
+
+Forecast columns (one row per out-of-sample bar, all made at that bar's close
+from bars ``<=`` it and models fitted on the window's train days only):
+
+=================  ==========================================================
+``ts_code``        symbol
+``trade_time``     the bar's close stamp (naive Asia/Shanghai)
+``window``         walk-forward window index (:func:`rolling_windows`)
+``close``          the bar's close (CNY or index points)
+``arima_mean``     expected simple return of the *next* bar, decimal per bar
+``arima_std``      its standard deviation, decimal per bar (time-of-day aware)
+``arima_prob_up``  P(next bar's return > 0) under the ARIMA normal forecast
+``arima_dev``      equilibrium z-score: log(close / EWMA(close)) over its EW
+                   std; ``> 0`` price above its recent equilibrium (stretched
+                   up: reversion down expected, sell first / 倒T), ``< 0`` below
+                   (buy first / 正T); about ±2 is stretched
+``hmm_state``      filtered micro-structure state ``liquid|illiquid`` ×
+                   ``buy|sell`` (e.g. ``liquid-buy``)
+``hmm_prob``       filtered probability of that state, [0, 1]
+``hmm_intensity``  T+0 intensity ``aggressive|normal|conservative|pause``
+``lstm_prob_up``   P(compounded return of the next ``lstm horizon`` bars > 0)
+``lstm_mean``      expected compounded simple return of the next ``lstm
+                   horizon`` bars (default 6 bars), decimal
+=================  ==========================================================
+
+A model that cannot be fitted in a window (too little data) leaves its columns
+NaN there; ``df.attrs["errors"]`` lists ``[window, model, message]``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+
+import numpy as np
+import pandas as pd
+
+from tzero.backtest.walkforward import Window, rolling_windows
+from tzero.data.bars import resample_minutes
+from tzero.errors import ModelError
+from tzero.models.intraday_arima import IntradayArima, IntradayArimaConfig
+from tzero.models.intraday_hmm import IntradayHmm, IntradayHmmConfig
+from tzero.models.intraday_lstm import IntradayLstm, IntradayLstmConfig
+from tzero.signals import policy
+from tzero.signals.signal import Signal
+
+log = logging.getLogger(__name__)
+
+MODELS = ("arima", "hmm", "lstm")
+FORECAST_COLUMNS = [
+    "ts_code", "trade_time", "window", "close", "arima_mean", "arima_std", "arima_prob_up",
+    "arima_dev", "hmm_state", "hmm_prob", "hmm_intensity", "lstm_prob_up", "lstm_mean",
+]
+#: |arima_dev| at or beyond this z-score counts as stretched from equilibrium.
+DEVIATION_Z = 2.0
+_RENAME = {
+    "arima": {"mean": "arima_mean", "std": "arima_std", "prob_up": "arima_prob_up",
+              "deviation": "arima_dev"},
+    "hmm": {"state": "hmm_state", "state_prob": "hmm_prob", "intensity": "hmm_intensity"},
+    "lstm": {"prob_up": "lstm_prob_up", "mean": "lstm_mean"},
+}
+
+
+def model_configs(fast: bool, seed: int, freq: str) -> dict[str, object]:
+    """Default configs of the three intraday models.
+
+    ``fast`` uses :meth:`IntradayLstmConfig.fast`; windows scale with the bars
+    per day of ``freq`` (ARIMA fits at most 20 days of returns).
+    """
+    per_day = 240 // int(freq.rstrip("m"))
+    lstm = IntradayLstmConfig.fast(seed=seed) if fast else IntradayLstmConfig(seed=seed)
+    return {
+        "arima": IntradayArimaConfig(window=20 * per_day, equilibrium_bars=per_day,
+                                     min_obs=min(100, 5 * per_day)),
+        "hmm": IntradayHmmConfig(seed=seed, min_obs=min(100, 5 * per_day)),
+        "lstm": lstm,
+    }
+
+
+def _make(name: str, cfg: object):
+    if name == "arima":
+        return IntradayArima(cfg)  # type: ignore[arg-type]
+    if name == "hmm":
+        return IntradayHmm(cfg)  # type: ignore[arg-type]
+    return IntradayLstm(cfg)  # type: ignore[arg-type]
+
+
+def _window_path(name: str, cfg: object, train: pd.DataFrame, hist: pd.DataFrame, w: Window,
+                 end: pd.Timestamp, trades: pd.DataFrame | None, freq: str,
+                 in_sample: bool = False) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Fit ``name`` on the train bars; forecast every bar of the test part (and of the
+    train part itself when ``in_sample``: the in-sample path, for decay checks)."""
+    model = _make(name, cfg)
+    kw: dict = {}
+    if name == "hmm":
+        tr_trades = (None if trades is None
+                     else trades[w.train_mask(trades["trade_time"]).to_numpy()])
+        model.fit(train, tr_trades, freq if trades is not None else None)
+        kw = {"trades": trades, "freq": freq if trades is not None else None}
+    else:
+        model.fit(train)
+    path = model.predict_path(hist, w.test_start, end, **kw)
+    cols = ["ts_code", "trade_time", *_RENAME[name]]
+    is_path = None
+    if in_sample:
+        is_path = model.predict_path(train, w.train_start, train["trade_time"].max(), **kw)
+        is_path = is_path[cols].rename(columns=_RENAME[name])
+    return path[cols].rename(columns=_RENAME[name]), is_path
+
+
+def walk_forward_forecasts(bars: pd.DataFrame, *, freq: str = "5m", train_days: int = 40,
+                           test_days: int = 10, models: Sequence[str] = MODELS,
+                           trades: pd.DataFrame | None = None, seed: int = 42, fast: bool = True,
+                           start=None, end=None, configs: dict | None = None,
+                           in_sample: bool = False) -> pd.DataFrame:
+    """Out-of-sample intraday forecasts of the three models by rolling walk-forward.
+
+    Windows come from :func:`tzero.backtest.walkforward.rolling_windows` over the
+    days of the bars (``train_days`` to fit, the next ``test_days`` scored, test
+    parts tiling the period). In each window every model is refitted on the
+    train bars only, then :meth:`predict_path` gives, at each test bar's close,
+    a forecast from bars up to that close (history before the test part comes
+    from the train days; nothing of a test part enters a fit).
+
+    Args:
+        bars: intraday Bars (1-minute or already ``freq``), sorted by
+            ``(ts_code, trade_time)``; resampled to ``freq`` within sessions.
+        freq: model bar frequency ``5m 15m 30m`` (``1m`` works, slowly).
+        train_days, test_days: sessions per train / test part.
+        models: any of ``arima``, ``hmm``, ``lstm``.
+        trades: optional Trades frame; the HMM then uses trade-flow OFI.
+        seed: seed of the HMM and the LSTM.
+        fast: small LSTM config (:meth:`IntradayLstmConfig.fast`).
+        start, end: optional inclusive dates to slice the bars first.
+        configs: optional ``{model: config}`` overriding :func:`model_configs`.
+        in_sample: also return each window's in-sample path (the train bars
+            forecast by the models fitted on them), rows marked
+            ``sample == "is"``; the out-of-sample rows are ``"oos"``. Used
+            only to measure how much a strategy decays out of sample.
+
+    Returns:
+        Frame of :data:`FORECAST_COLUMNS` (columns of models not run are
+        absent), one row per out-of-sample bar; see the module docstring for
+        units. ``attrs["windows"]`` lists the windows (dicts of ``index``,
+        ``train_start`` … ``test_end`` as ISO dates), ``attrs["errors"]``
+        ``[window, model, message]`` of the model fits that failed and
+        ``attrs["seconds"]`` the wall time of each model (fits + paths).
+
+    Raises:
+        ValueError: unknown model name, or too few days for one window.
+    """
+    unknown = set(models) - set(MODELS)
+    if unknown:
+        raise ValueError(f"unknown intraday model(s) {sorted(unknown)}: expected {list(MODELS)}")
+    b = _slice(bars, start, end)
+    b = resample_minutes(b, freq).reset_index(drop=True) if freq != "1m" else b
+    cfgs = {**model_configs(fast, seed, freq), **(configs or {})}
+    windows = rolling_windows(pd.DatetimeIndex(b["trade_time"]).normalize().unique(),
+                              train_days, test_days)
+    if not windows:
+        raise ValueError(f"{b['trade_time'].dt.normalize().nunique()} days of bars are too few for "
+                         f"train_days={train_days} + test_days={test_days}")
+    frames, errors = [], []
+    seconds = dict.fromkeys(models, 0.0)
+    days = pd.DatetimeIndex(b["trade_time"]).normalize()
+    for w in windows:
+        tr = b[w.train_mask(b["trade_time"]).to_numpy()]
+        hist = b[((days >= w.train_start) & (days <= w.test_end))]
+        test = hist[w.test_mask(hist["trade_time"]).to_numpy()]
+        out = test[["ts_code", "trade_time", "close"]].assign(window=w.index, sample="oos")
+        ins = tr[["ts_code", "trade_time", "close"]].assign(window=w.index, sample="is")
+        end_ts = test["trade_time"].max()
+        for name in models:
+            t0 = time.perf_counter()
+            try:
+                path, is_path = _window_path(name, cfgs[name], tr, hist, w, end_ts, trades, freq,
+                                             in_sample)
+            except (ModelError, ValueError) as e:
+                errors.append((w.index, name, str(e)))
+                log.warning("window %d: %s not fitted: %s", w.index, name, e)
+                path = pd.DataFrame(columns=["ts_code", "trade_time", *_RENAME[name].values()])
+                is_path = path
+            seconds[name] += time.perf_counter() - t0
+            out = out.merge(path, on=["ts_code", "trade_time"], how="left")
+            if in_sample:
+                ins = ins.merge(is_path, on=["ts_code", "trade_time"], how="left")
+        frames.append(out)
+        if in_sample:
+            frames.append(ins)
+    res = pd.concat(frames, ignore_index=True)
+    cols = [c for c in FORECAST_COLUMNS if c in res.columns]
+    res = res[cols + (["sample"] if in_sample else [])]
+    # JSON-able attrs (pandas writes attrs into Parquet metadata)
+    res.attrs["windows"] = [{k: (str(v.date()) if isinstance(v, pd.Timestamp) else v)
+                             for k, v in asdict(w).items()} for w in windows]
+    res.attrs["errors"] = [list(e) for e in errors]
+    res.attrs["seconds"] = {k: round(v, 3) for k, v in seconds.items()}
+    return res
+
+
+def _slice(bars: pd.DataFrame, start, end) -> pd.DataFrame:
+    t = bars["trade_time"]
+    keep = np.ones(len(bars), bool)
+    if start is not None:
+        keep &= (t >= pd.Timestamp(start)).to_numpy()
+    if end is not None:
+        keep &= (t < pd.Timestamp(end).normalize() + pd.Timedelta(days=1)).to_numpy()
+    return bars[keep].reset_index(drop=True)
+
+
+def _num(row, key: str) -> float | None:
+    v = row.get(key) if hasattr(row, "get") else None
+    return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+
+
+def _votes(row, horizon_bars: int) -> dict[str, dict]:
+    votes: dict[str, dict] = {}
+    am, sd, pu = _num(row, "arima_mean"), _num(row, "arima_std"), _num(row, "arima_prob_up")
+    if am is not None and sd is not None and pu is not None:
+        er = (1 + am) ** horizon_bars - 1
+        votes["arima"] = {"prob_up": pu, "prob_down": 1 - pu, "expected_return": er,
+                          "expected_volatility": sd * math.sqrt(horizon_bars),
+                          "direction": "up" if er > 0 else "down" if er < 0 else "flat"}
+        dev = _num(row, "arima_dev")
+        if dev is not None:
+            votes["arima"]["deviation"] = dev
+    lp, lm = _num(row, "lstm_prob_up"), _num(row, "lstm_mean")
+    if lp is not None and lm is not None:
+        votes["lstm"] = {"prob_up": lp, "prob_down": 1 - lp, "expected_return": lm,
+                         "direction": "up" if lm > 0 else "down" if lm < 0 else "flat"}
+    state = row.get("hmm_state") if hasattr(row, "get") else None
+    if isinstance(state, str):
+        votes["hmm"] = {"regime": state, "regime_prob": _num(row, "hmm_prob"),
+                        "t0_intensity": row.get("hmm_intensity")}
+    return votes
+
+
+def intraday_plan(expected_return: float, deviation: float | None) -> str:
+    """Which leg first: a stretch beyond ±:data:`DEVIATION_Z` wins (above → ``sell-first``,
+    below → ``buy-first``), else the sign of the expected return."""
+    if deviation is not None and abs(deviation) >= DEVIATION_Z:
+        return "sell-first" if deviation > 0 else "buy-first"
+    return "buy-first" if expected_return > 0 else "sell-first"
+
+
+def build_intraday_signal(row: pd.Series | dict, freq: str, horizon_bars: int,
+                          versions: dict[str, str] | None = None) -> Signal:
+    """One intraday :class:`Signal` from a row of :func:`walk_forward_forecasts`.
+
+    Numeric layer: mean of the ARIMA (next-bar forecast compounded over
+    ``horizon_bars``) and LSTM (``horizon_bars``-bar) probabilities and
+    returns; volatility from ARIMA (``arima_std × sqrt(horizon_bars)``).
+    State layer: ``regime``/``regime_prob`` from the HMM state and
+    ``t0_intensity`` = ``hmm_intensity`` (``normal`` without an HMM), plan from
+    :func:`intraday_plan`, size from :func:`tzero.signals.policy.position_change`.
+
+    Args:
+        row: one forecast row (needs ``ts_code`` and ``trade_time``).
+        freq: bar frequency, recorded as ``horizon_unit=f"bar:{freq}"``.
+        horizon_bars: bars the signal is about (the LSTM horizon).
+        versions: optional model → version ids.
+
+    Raises:
+        ValueError: the row has neither ARIMA nor LSTM numbers.
+    """
+    r = dict(row)
+    votes = _votes(r, horizon_bars)
+    numeric = [v for k, v in votes.items() if k != "hmm"]
+    if not numeric:
+        raise ValueError(f"{r.get('ts_code')} at {r.get('trade_time')}: row has no ARIMA or LSTM "
+                         "forecast; run walk_forward_forecasts with arima or lstm")
+    pu = float(np.mean([v["prob_up"] for v in numeric]))
+    pdn = float(np.mean([v["prob_down"] for v in numeric]))
+    er = float(np.mean([v["expected_return"] for v in numeric]))
+    ev = float(votes.get("arima", {}).get("expected_volatility", float("nan")))
+    hmm = votes.get("hmm", {})
+    intensity = hmm.get("t0_intensity") or "normal"
+    dev = votes.get("arima", {}).get("deviation")
+    plan = intraday_plan(er, dev)
+    direction = np.sign(er)
+    agree = (np.mean([np.sign(v["expected_return"]) == direction for v in numeric])
+             if direction else 0.0)
+    risk = [lab for cond, lab in (
+        (str(hmm.get("regime", "")).startswith("illiquid"), "poor_liquidity"),
+        (str(hmm.get("regime", "")).endswith("-sell"), "sell_dominated"),
+        (dev is not None and dev >= DEVIATION_Z, "stretched_above_equilibrium"),
+        (dev is not None and dev <= -DEVIATION_Z, "stretched_below_equilibrium"),
+    ) if cond]
+    sig = Signal(
+        ts_code=str(r["ts_code"]), as_of=str(pd.Timestamp(r["trade_time"])), horizon=horizon_bars,
+        prob_up=pu, prob_flat=max(0.0, 1 - pu - pdn), prob_down=pdn, expected_return=er,
+        expected_volatility=ev, return_band=(er - ev, er + ev), regime=hmm.get("regime"),
+        regime_prob=hmm.get("regime_prob"), t0_intensity=intensity, t0_plan=plan,
+        suggested_position_change=policy.position_change(intensity, plan), risk_labels=risk,
+        confidence=float(min(1.0, abs(pu - pdn)) * agree), model_votes=votes,
+        model_versions=dict(versions or {}), explanation="", horizon_unit=f"bar:{freq}",
+    )
+    sig.explanation = explain_intraday(sig)
+    return sig
+
+
+def explain_intraday(s: Signal) -> str:
+    """A short explanation built only from the intraday signal's numbers."""
+    unit = s.horizon_unit.removeprefix("bar:")
+    parts = [f"{s.ts_code} at {s.as_of}: next {s.horizon} {unit} bars expected "
+             f"{s.expected_return:+.2%}" + ("" if math.isnan(s.expected_volatility) else
+                                            f" (±{s.expected_volatility:.2%})")
+             + f", P(up) {s.prob_up:.0%}."]
+    if s.regime:
+        parts.append(f"Micro-structure {s.regime} ({(s.regime_prob or 0):.0%}).")
+    dev = s.model_votes.get("arima", {}).get("deviation")
+    if dev is not None:
+        parts.append(f"Price {dev:+.1f}σ from its intraday equilibrium.")
+    share = abs(s.suggested_position_change)
+    parts.append(f"T+0 {s.t0_intensity}, {s.t0_plan}"
+                 + (f", up to {share:.0%} of the position." if share else "."))
+    return " ".join(parts)
+
+
+__all__ = ["DEVIATION_Z", "FORECAST_COLUMNS", "MODELS", "build_intraday_signal",
+           "explain_intraday", "intraday_plan", "model_configs", "walk_forward_forecasts"]
