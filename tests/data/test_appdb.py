@@ -30,8 +30,8 @@ from tzero.errors import StoreError
 from tzero.settings import get_settings
 
 TABLES = {"lstm_training_run", "lstm_model_version", "lstm_current_version",
-          "lstm_prediction_log", "lstm_accuracy_record", "lstm_training_failure", "alert_log", "service_job"}
-HEAD = "0002"
+          "lstm_prediction_log", "lstm_accuracy_record", "lstm_training_failure", "alert_log", "service_job", "research_variant"}
+HEAD = "0003"
 #: 5 MiB: far past MySQL's 64 KiB BLOB, so only LONGBLOB keeps it whole.
 BLOB_BYTES = 5 * 1024 * 1024
 #: Microseconds and a 16-digit float: MySQL's DATETIME/FLOAT would round both.
@@ -92,6 +92,11 @@ def _rows() -> list[appdb.Base]:
                          params_json='{"symbols": ["600519.SH"]}', state="succeeded",
                          progress_done=1, progress_total=1, result_json="[]", error=None,
                          created_at=STAMP, started_at=STAMP, finished_at=STAMP),
+        appdb.ResearchVariant(run_id="topk-20240315", created_at=STAMP, strategy="topk",
+                              variant="ridge-k50d5-ashare", model="ridge",
+                              params='{"topk": 50, "n_drop": 5}', status="blocked",
+                              reasons='["DSR 0.51 < 0.95 over 12 variants"]',
+                              oos_metrics='{"sharpe": 0.166}', is_metrics=None, n_trials=12),
     ]
 
 

@@ -10,7 +10,8 @@ Tables (spec 004 §4, extended with ``symbol`` since tzero keeps one LSTM per
 stock): ``lstm_training_run``, ``lstm_model_version`` (the model blob and its
 metadata), ``lstm_current_version`` (one row per model and symbol),
 ``lstm_prediction_log``, ``lstm_accuracy_record``, ``lstm_training_failure``,
-``alert_log``, and ``service_job`` (background jobs of the HTTP service).
+``alert_log``, ``service_job`` (background jobs of the HTTP service) and
+``research_variant`` (backtest verdicts of spec 003 §3, migration 0003).
 """
 
 from __future__ import annotations
@@ -190,6 +191,31 @@ class ServiceJob(Base):
     created_at: Mapped[datetime] = mapped_column(Stamp)
     started_at: Mapped[datetime | None] = mapped_column(Stamp)
     finished_at: Mapped[datetime | None] = mapped_column(Stamp)
+
+
+class ResearchVariant(Base):
+    """One backtested strategy variant and its gate verdict (spec 003 §3 "fail = block").
+
+    A research run (``run_id``) evaluates many variants on one yardstick
+    (:func:`tzero.backtest.metrics.performance`) and judges each with
+    :func:`tzero.backtest.gates.judge`. ``status`` is kept | watch | blocked;
+    ``reasons``, ``params``, ``oos_metrics`` and ``is_metrics`` are JSON text.
+    """
+
+    __tablename__ = "research_variant"
+    __table_args__ = (UniqueConstraint("run_id", "variant", name="uq_research_run_variant"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(String(64), index=True)
+    created_at: Mapped[datetime] = mapped_column(Stamp)
+    strategy: Mapped[str] = mapped_column(String(16))           # t0 | topk
+    variant: Mapped[str] = mapped_column(String(160))
+    model: Mapped[str] = mapped_column(String(32), index=True)  # lstm | arima | momentum | ...
+    params: Mapped[str] = mapped_column(LongText)
+    status: Mapped[str] = mapped_column(String(16))             # kept | watch | blocked
+    reasons: Mapped[str] = mapped_column(LongText)
+    oos_metrics: Mapped[str] = mapped_column(LongText)
+    is_metrics: Mapped[str | None] = mapped_column(LongText)
+    n_trials: Mapped[int] = mapped_column(Integer)
 
 
 def default_url(home: Path) -> str:
