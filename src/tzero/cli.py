@@ -1,4 +1,6 @@
-"""Command line (Typer): ``tzero ingest|check|kline|train|predict|evaluate|demo``.
+"""Command line (Typer): ``tzero ingest|check|kline|train|predict|evaluate|demo``
+(lifecycle commands in :mod:`tzero.cli_lifecycle`, ``backtest`` and ``research``
+in :mod:`tzero.cli_research`).
 
 Thin: parses options, calls the layers, prints. Every command that prints
 results has ``--json``. Errors caused by input (:class:`tzero.errors.TzeroError`,
@@ -163,7 +165,8 @@ def _signals_table(signals) -> Table:
     for c in ("ts_code", "regime", "T+0", "plan", "E(r)", "±vol", "P(up)", "conf", "votes"):
         t.add_column(c, no_wrap=True)
     for s in signals:
-        votes = " ".join(f"{m[0].upper()}{_ARROW[v['direction']]}" for m, v in s.model_votes.items())
+        votes = " ".join([f"{m[0].upper()}{_ARROW[v['direction']]}" for m, v in s.model_votes.items()]
+                         + [f"{m[0].upper()}✗" for m in s.blocked_models])
         t.add_row(s.ts_code, f"{s.regime or '-'} {s.regime_prob or 0:.0%}", s.t0_intensity,
                   s.t0_plan, f"{s.expected_return:+.2%}", f"{s.expected_volatility:.2%}",
                   f"{s.prob_up:.0%}", f"{s.confidence:.2f}", votes)
@@ -199,12 +202,18 @@ def predict(ts_codes: list[str] = typer.Argument(..., help="symbols"),
             as_of: str = typer.Option(None, "--as-of", help="prediction date (default: last session stored)"),
             as_json: bool = typer.Option(False, "--json")) -> None:
     """Unified signals for the symbols from the current model versions."""
+    from tzero.data.appdb import open_app_store
     from tzero.market import calendar
-    from tzero.signals.engine import load_models, load_panel, predict_signals
+    from tzero.signals.engine import blocked_by_research, load_models, load_panel, predict_signals
     s = _settings()
     d = calendar.to_date(as_of, field="--as-of") if as_of else None
     panel = load_panel(_store(s), _codes(ts_codes), end=d)
-    sigs = predict_signals(panel, load_models(s.models_dir), d)
+    engine, Session = open_app_store(s.app_db_url)
+    try:
+        blocked = blocked_by_research(Session)
+    finally:
+        engine.dispose()
+    sigs = predict_signals(panel, load_models(s.models_dir), d, blocked=blocked)
     _print_json([x.to_dict() for x in sigs]) if as_json else out.print(_signals_table(sigs))
 
 
@@ -297,7 +306,7 @@ def demo(symbols: list[str] = typer.Option(None, "--symbols", help="holdings (de
 
 
 def _register_lifecycle() -> None:
-    from tzero import cli_lifecycle  # noqa: F401  (registers its commands on `app`)
+    from tzero import cli_lifecycle, cli_research  # noqa: F401  (register their commands on `app`)
 
 
 def main() -> None:

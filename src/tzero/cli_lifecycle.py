@@ -72,11 +72,14 @@ def predict_lstm(symbols: list[str] = typer.Argument(...), as_of: str = typer.Op
                  as_json: bool = typer.Option(False, "--json")) -> None:
     """Prediction flow of spec 004 §3.7: health check, LSTM → ARIMA → rules, logged."""
     from tzero.registry import flow
+    from tzero.signals.engine import blocked_by_research
     S = _db()
     codes = _codes(symbols)
     panel, d = _panel(codes, as_of)
+    blocked = blocked_by_research(S)
     with S.begin() as s:
-        rows = [flow.predict_with_fallback(s, panel, c, _as_of(panel, d), not no_fallback).as_dict()
+        rows = [flow.predict_with_fallback(s, panel, c, _as_of(panel, d), not no_fallback,
+                                           blocked=blocked).as_dict()
                 for c in codes]
     _print_json(rows) if as_json else out.print(_rows("predictions (5 sessions)", rows, [
         "symbol", "predict_date", "direction", "magnitude", "prob_up", "source", "model_version_id"]))

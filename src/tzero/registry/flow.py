@@ -95,13 +95,18 @@ def _from_forecast(fc: pd.DataFrame) -> tuple[int, float, float]:
 
 
 def predict_with_fallback(session: Session, panel: pd.DataFrame, symbol: str, as_of,
-                          use_fallback: bool = True, log: bool = True) -> Prediction:
+                          use_fallback: bool = True, log: bool = True,
+                          blocked: dict[str, str] | None = None) -> Prediction:
     """Serve one symbol's 5-session forecast as of a session and log it.
 
     Args:
         panel: qfq daily bars (rows after ``as_of`` are ignored).
         use_fallback: try ARIMA then the technical rules when the LSTM is
             unhealthy or fails; without it an unhealthy LSTM raises.
+        blocked: model → reason from the research gates
+            (:func:`tzero.backtest.gates.blocked_models`); a blocked ``lstm`` or
+            ``arima`` source is skipped like an unhealthy one (spec 003 §3
+            "fail = block"), the reason kept in ``health["fallback_errors"]``.
 
     Raises:
         ModelError: no source could forecast (or the LSTM failed without fallback).
@@ -112,18 +117,19 @@ def predict_with_fallback(session: Session, panel: pd.DataFrame, symbol: str, as
         raise ModelError(f"{symbol}: no bars on or before {as_of.date()}")
     day = pd.Timestamp(bars["trade_time"].iloc[-1])
     health, model, vid = health_check(session, symbol, day)
-    errors = []
+    blocked = blocked or {}
+    errors = [f"{m}: blocked by research ({blocked[m]})" for m in ("lstm", "arima") if m in blocked]
     result = None
-    if health["healthy"]:
+    if health["healthy"] and "lstm" not in blocked:
         try:
             result = (*_from_forecast(model.predict(bars, day)), "lstm", vid)
         except ModelError as exc:
             errors.append(f"lstm: {exc}")
-    else:
+    elif "lstm" not in blocked:
         errors.append(f"lstm: {health['reason']}")
     if result is None and not use_fallback:
         raise ModelError(f"{symbol}: LSTM unavailable ({'; '.join(errors)}); pass use_fallback")
-    if result is None:
+    if result is None and "arima" not in blocked:
         try:
             result = (*_from_forecast(_fallback_arima(symbol, bars, day).predict(bars, day)), "arima", None)
         except ModelError as exc:

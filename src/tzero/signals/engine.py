@@ -116,12 +116,15 @@ def _trained_until(model, code: str) -> pd.Timestamp | None:
     return None
 
 
-def predict_signals(panel: pd.DataFrame, trained: TrainedSet, as_of=None, horizon: int = 5) -> list[Signal]:
+def predict_signals(panel: pd.DataFrame, trained: TrainedSet, as_of=None, horizon: int = 5,
+                    blocked: dict[str, str] | None = None) -> list[Signal]:
     """One Signal per symbol of the panel as of a session (default: its last session).
 
     A model that cannot forecast a symbol (not trained on it) is left out of
     that symbol's votes; a symbol no model can forecast raises. A model whose
     training data ends after ``as_of`` is refused (it has seen the outcome).
+    Models in ``blocked`` (model → reason, from the research gates,
+    :func:`blocked_by_research`) never vote; the signal lists them.
 
     Raises:
         CalendarError: ``as_of`` outside the calendar. ModelError: no forecast for a
@@ -150,5 +153,20 @@ def predict_signals(panel: pd.DataFrame, trained: TrainedSet, as_of=None, horizo
         ind = {k: float(v) for k, v in last.items() if pd.notna(v)}
         ind["close"] = float(bars["close"].iloc[-1])
         out.append(build_signal(code, pd.Timestamp(bars["trade_time"].iloc[-1]), fcs,
-                                {n: trained.versions[n] for n in fcs}, horizon, ind))
+                                {n: trained.versions[n] for n in fcs if n not in (blocked or {})},
+                                horizon, ind, blocked=blocked))
     return out
+
+
+def blocked_by_research(session_factory) -> dict[str, str]:
+    """Models the latest research run blocked (every variant they drive failed a gate).
+
+    Reads ``research_variant`` of the app store (written by ``tzero research
+    report``); empty when no research was run.
+
+    Raises:
+        StoreError: the app store cannot be read.
+    """
+    from tzero.backtest.gates import blocked_models
+
+    return blocked_models(session_factory)

@@ -30,7 +30,12 @@ from tzero.signals import policy
 
 @dataclass
 class Signal:
-    """One unified signal for a holding. Returns decimal, horizon in sessions."""
+    """One unified signal for a holding. Returns decimal; ``horizon`` counts ``horizon_unit``s.
+
+    ``horizon_unit`` is ``"session"`` for daily signals (the default) and
+    ``"bar:<freq>"`` (e.g. ``"bar:5m"``) for intraday ones, whose ``horizon``
+    counts bars of that frequency (:mod:`tzero.signals.intraday`).
+    """
 
     ts_code: str
     as_of: str
@@ -52,6 +57,8 @@ class Signal:
     model_versions: dict[str, str]
     explanation: str
     indicators: dict = field(default_factory=dict)
+    horizon_unit: str = "session"
+    blocked_models: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         """JSON-ready dict (floats rounded to 6 places, NaN → None)."""
@@ -85,7 +92,8 @@ def _vote(name: str, fc: pd.DataFrame, horizon: int) -> dict:
 
 
 def build_signal(ts_code: str, as_of: pd.Timestamp, forecasts: dict[str, pd.DataFrame],
-                 versions: dict[str, str], horizon: int = 5, indicators: dict | None = None) -> Signal:
+                 versions: dict[str, str], horizon: int = 5, indicators: dict | None = None,
+                 blocked: dict[str, str] | None = None) -> Signal:
     """Combine per-model forecast frames of one symbol into a :class:`Signal`.
 
     Args:
@@ -96,11 +104,20 @@ def build_signal(ts_code: str, as_of: pd.Timestamp, forecasts: dict[str, pd.Data
         versions: model name → version id.
         horizon: sessions ahead the signal is about.
         indicators: latest signal-layer indicators (MA, BOLL, KDJ, 量比) to attach.
+        blocked: model name → reason, for models the research gates blocked
+            (:func:`tzero.backtest.gates.blocked_models`, spec 003 §3 "fail =
+            block"): their forecasts never enter the votes; they are listed in
+            ``blocked_models``. When every model is blocked the signal carries
+            no forecast (NaN numbers) and says ``pause`` / ``hold``.
 
     Raises:
         ValueError: no forecasts at all.
     """
-    votes = {name: _vote(name, fc, horizon) for name, fc in forecasts.items() if not fc.empty}
+    blocked = {m: r for m, r in (blocked or {}).items() if m in forecasts}
+    votes = {name: _vote(name, fc, horizon) for name, fc in forecasts.items()
+             if not fc.empty and name not in blocked}
+    if not votes and blocked:
+        return _all_blocked(ts_code, as_of, horizon, blocked, indicators)
     if not votes:
         raise ValueError(f"{ts_code}: no model produced a forecast as of {as_of}")
     pu = float(np.mean([v["prob_up"] for v in votes.values()]))
@@ -125,9 +142,26 @@ def build_signal(ts_code: str, as_of: pd.Timestamp, forecasts: dict[str, pd.Data
         return_band=(er - ev, er + ev), regime=regime, regime_prob=rprob,
         t0_intensity=intensity, t0_plan=plan, suggested_position_change=change, risk_labels=risk,
         confidence=confidence, model_votes=votes, model_versions=dict(versions),
-        explanation="", indicators=indicators or {},
+        explanation="", indicators=indicators or {}, blocked_models=blocked,
     )
     sig.explanation = explain(sig)
+    return sig
+
+
+def _all_blocked(ts_code: str, as_of, horizon: int, blocked: dict[str, str],
+                 indicators: dict | None) -> Signal:
+    """The signal served when the research gates blocked every model that forecast."""
+    nan = float("nan")
+    sig = Signal(ts_code=ts_code, as_of=str(pd.Timestamp(as_of).date()), horizon=horizon,
+                 prob_up=nan, prob_flat=nan, prob_down=nan, expected_return=nan,
+                 expected_volatility=nan, return_band=(nan, nan), regime=None, regime_prob=None,
+                 t0_intensity="pause", t0_plan="hold", suggested_position_change=0.0,
+                 risk_labels=["all_models_blocked"], confidence=0.0, model_votes={},
+                 model_versions={}, explanation="", indicators=indicators or {},
+                 blocked_models=dict(blocked))
+    sig.explanation = (f"{ts_code} as of {sig.as_of}: no forecast is served; every model is "
+                       "blocked by the out-of-sample research (" +
+                       "; ".join(f"{m}: {r}" for m, r in blocked.items()) + "). Hold, no T+0.")
     return sig
 
 
@@ -145,4 +179,7 @@ def explain(s: Signal) -> str:
         parts.append(f"Price {dev:+.1%} from its 20-session equilibrium.")
     parts.append(f"T+0 {s.t0_intensity}, {s.t0_plan}" +
                  (f", trade up to {abs(s.suggested_position_change):.0%} of the position." if s.suggested_position_change else "."))
+    if s.blocked_models:
+        parts.append("Blocked by the out-of-sample research, not voting: " +
+                     ", ".join(sorted(s.blocked_models)) + ".")
     return " ".join(parts)

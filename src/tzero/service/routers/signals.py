@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from tzero.errors import ModelError
 from tzero.service import deps
 from tzero.service.deps import ServiceState, get_state
-from tzero.signals.engine import DEFAULT_HOLDINGS, predict_signals
+from tzero.signals.engine import DEFAULT_HOLDINGS, blocked_by_research, predict_signals
 
 router = APIRouter(prefix="/api", tags=["signals"])
 
@@ -18,7 +18,11 @@ def signals(symbols: str | None = Query(None, max_length=2000,
                                                     "default: the ten default holdings"),
             as_of: str | None = Query(None, description="default: the newest session"),
             st: ServiceState = Depends(get_state)) -> list[dict]:
-    """One :class:`~tzero.signals.signal.Signal` per symbol, 5 sessions ahead."""
+    """One :class:`~tzero.signals.signal.Signal` per symbol, 5 sessions ahead.
+
+    Models the latest research run blocked (``tzero research report``) do not
+    vote; each signal lists them under ``blocked_models``.
+    """
     codes = deps.symbols(symbols, "symbols") if symbols else list(DEFAULT_HOLDINGS)
     d = deps.date(as_of, "as_of")
     try:
@@ -26,4 +30,7 @@ def signals(symbols: str | None = Query(None, max_length=2000,
     except ModelError as exc:
         raise HTTPException(404, str(exc)) from exc
     panel = st.cache.panel(codes, end=d)
-    return st.cache.signals_for(codes, d, lambda: [s.to_dict() for s in predict_signals(panel, trained, d)])
+    blocked = blocked_by_research(st.Session)
+    return st.cache.signals_for(
+        codes, (d, tuple(sorted(blocked.items()))),
+        lambda: [s.to_dict() for s in predict_signals(panel, trained, d, blocked=blocked)])

@@ -1,0 +1,210 @@
+"""The research report: every variant's verdict and numbers, with equity and drawdown charts.
+
+:func:`run_to_dict` turns a :class:`~tzero.backtest.research.ResearchRun` into
+plain JSON (NaN → null); :func:`render_html` writes one self-contained HTML page
+(ECharts inlined from the copy vendored at install, nothing loaded from the
+internet): a table per strategy (kept / watch / blocked and why), then per
+series the out-of-sample equity curve (cumulative return) and drawdown of every
+variant.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from tzero.backtest.gates import GateConfig
+
+ECHARTS = Path(__file__).resolve().parents[1] / "service" / "static" / "vendor" / "echarts.min.js"
+
+#: (key, header, format) of the table columns per strategy.
+T0_COLUMNS = [("round_trips", "round trips", "int"), ("cost_basis_reduction_annual", "cost basis −%/yr", "pct"),
+              ("total_return", "excess vs hold", "pct"), ("max_drawdown", "max DD", "pct"),
+              ("profit_factor", "PF", "num"), ("win_rate", "win", "pct"), ("sharpe", "Sharpe", "num"),
+              ("sortino", "Sortino", "num"), ("psr", "PSR", "num"), ("dsr", "DSR", "num"),
+              ("fees", "fees CNY", "int"), ("turnover", "turnover/day", "pct"), ("n_days", "OOS days", "int")]
+TOPK_COLUMNS = [("annual_return", "annual", "pct"), ("excess_return", "excess vs CSI 300", "pct"),
+                ("max_drawdown", "max DD", "pct"), ("profit_factor", "PF", "num"), ("win_rate", "win", "pct"),
+                ("sharpe", "Sharpe", "num"), ("sortino", "Sortino", "num"), ("psr", "PSR", "num"),
+                ("dsr", "DSR", "num"), ("n_trades", "orders", "int"), ("fees", "fees CNY", "int"),
+                ("turnover", "turnover/day", "pct"), ("n_days", "OOS days", "int")]
+
+
+def _clean(v):
+    if isinstance(v, dict):
+        return {str(k): _clean(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_clean(x) for x in v]
+    if hasattr(v, "item") and not isinstance(v, str):
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+def _series(s: pd.Series | None) -> dict | None:
+    if s is None or len(s) == 0:
+        return None
+    s = s.sort_index()
+    return {"dates": [str(pd.Timestamp(d).date()) for d in s.index], "values": [round(float(x), 6) for x in s]}
+
+
+def run_to_dict(run) -> dict:
+    """Plain-data form of a research run (what ``research.json`` holds)."""
+    rows = []
+    for r in run.rows:
+        rows.append({
+            "strategy": r["strategy"], "series": r["series"], "variant": r["variant"],
+            "model": r["model"], "params": r["params"], "status": r["verdict"].status,
+            "reasons": list(r["verdict"].reasons), "n_trials": r["n_trials"],
+            "oos_metrics": r["oos_metrics"], "is_metrics": r.get("is_metrics"),
+            "equity": _series(r.get("equity")), "benchmark_equity": _series(r.get("benchmark_equity")),
+        })
+    cfg = GateConfig()
+    return _clean({"run_id": run.run_id, "created_at": run.created_at.isoformat(timespec="seconds"),
+                   "settings": run.settings, "seconds": run.seconds, "skipped": run.skipped,
+                   "gates": {"min_trades": cfg.min_trades, "min_oos_return": cfg.min_oos_return,
+                             "min_dsr": cfg.min_dsr, "max_decay": cfg.max_decay},
+                   "rows": rows})
+
+
+def _fmt(v, kind: str) -> str:
+    if v is None:
+        return "—"
+    if kind == "pct":
+        return f"{v:+.2%}" if abs(v) < 100 else f"{v:+.0%}"
+    if kind == "int":
+        return f"{v:,.0f}"
+    return f"{v:.2f}"
+
+
+def _table(rows: list[dict], cols) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for _, h, _ in cols)
+    body = []
+    for r in rows:
+        m = r["oos_metrics"] or {}
+        is_sr = (r.get("is_metrics") or {}).get("sharpe")
+        cells = "".join(f"<td>{_fmt(m.get(k), f)}</td>" for k, _, f in cols)
+        body.append(f"<tr class='{r['status']}'><td>{html.escape(r['series'])}</td>"
+                    f"<td><b>{html.escape(r['variant'])}</b><br><small>{html.escape(r['model'])}</small></td>"
+                    f"<td><span class='pill {r['status']}'>{r['status']}</span></td>"
+                    f"<td class='why'>{'<br>'.join(html.escape(x) for x in r['reasons'])}</td>"
+                    f"{cells}<td>{_fmt(is_sr, 'num')}</td></tr>")
+    return (f"<table><thead><tr><th>series</th><th>variant</th><th>status</th><th>why</th>{head}"
+            f"<th>IS Sharpe</th></tr></thead><tbody>{''.join(body)}</tbody></table>")
+
+
+def _charts(rows: list[dict], strategy: str) -> tuple[str, list[dict]]:
+    """Chart containers and their specs: one equity + one drawdown chart per series."""
+    divs, specs = [], []
+    for i, (series, g) in enumerate(_group(rows)):
+        lines = []
+        for r in g:
+            if r["equity"]:
+                lines.append({"name": r["variant"], "dates": r["equity"]["dates"],
+                              "values": r["equity"]["values"], "status": r["status"]})
+        bench = next((r["benchmark_equity"] for r in g if r.get("benchmark_equity")), None)
+        if bench:
+            lines.append({"name": "CSI 300 (benchmark)", "dates": bench["dates"],
+                          "values": bench["values"], "status": "benchmark"})
+        if not lines:
+            continue
+        cid = f"{strategy}-{i}"
+        divs.append(f"<h3>{html.escape(series)}</h3><div class='chart' id='eq-{cid}'></div>"
+                    f"<div class='chart small' id='dd-{cid}'></div>")
+        specs.append({"id": cid, "lines": lines, "compound": strategy == "topk"})
+    return "".join(divs), specs
+
+
+def _group(rows: list[dict]):
+    order: dict[str, list[dict]] = {}
+    for r in rows:
+        order.setdefault(r["series"], []).append(r)
+    return order.items()
+
+
+_JS = """
+const specs = __SPECS__;
+const COLORS = {kept: '#1a9a55', watch: '#d89a00', blocked: '#c0392b', benchmark: '#555'};
+for (const s of specs) {
+  const dates = [...new Set(s.lines.flatMap(l => l.dates))].sort();
+  const idx = Object.fromEntries(dates.map((d, i) => [d, i]));
+  const series = [], dd = [];
+  for (const l of s.lines) {
+    const v = new Array(dates.length).fill(null);
+    l.dates.forEach((d, i) => { v[idx[d]] = l.values[i]; });
+    const style = {width: l.status === 'benchmark' ? 2 : 1.2, type: l.status === 'blocked' ? 'dashed' : 'solid'};
+    series.push({name: l.name, type: 'line', showSymbol: false, connectNulls: true, data: v,
+                 lineStyle: style, color: undefined});
+    let peak = -Infinity; const d = v.map(x => { if (x === null) return null;
+      const w = s.compound ? 1 + x : x; peak = Math.max(peak, w);
+      return s.compound ? w / peak - 1 : w - peak; });
+    dd.push({name: l.name, type: 'line', showSymbol: false, connectNulls: true, data: d, lineStyle: style});
+  }
+  const base = {tooltip: {trigger: 'axis', valueFormatter: x => x === null ? '—' : (x * 100).toFixed(2) + '%'},
+    legend: {type: 'scroll', top: 0}, grid: {left: 60, right: 20, top: 40, bottom: 30},
+    xAxis: {type: 'category', data: dates}, yAxis: {type: 'value', axisLabel: {formatter: x => (x * 100).toFixed(1) + '%'}}};
+  echarts.init(document.getElementById('eq-' + s.id)).setOption({...base,
+    title: {text: 'out-of-sample cumulative return', left: 'center', top: 18, textStyle: {fontSize: 12}}, series});
+  echarts.init(document.getElementById('dd-' + s.id)).setOption({...base, legend: {show: false},
+    title: {text: 'drawdown', left: 'center', top: 0, textStyle: {fontSize: 12}}, series: dd});
+}
+"""
+
+_CSS = """
+body{font:14px/1.45 -apple-system,'Segoe UI','Noto Sans CJK SC','WenQuanYi Micro Hei',sans-serif;margin:24px;color:#222}
+table{border-collapse:collapse;margin:8px 0 24px;font-size:12.5px}th,td{border-bottom:1px solid #e4e4e4;padding:4px 7px;text-align:right;vertical-align:top}
+th{background:#f4f6f8;position:sticky;top:0}td:nth-child(-n+4){text-align:left}td.why{max-width:420px;font-size:12px;color:#444}
+.pill{padding:1px 8px;border-radius:9px;color:#fff;font-size:12px}.pill.kept{background:#1a9a55}.pill.watch{background:#d89a00}
+.pill.blocked{background:#c0392b}.chart{height:340px;max-width:1200px}.chart.small{height:200px}.muted{color:#777}
+"""
+
+
+def render_html(data: dict) -> str:
+    """The self-contained report page of :func:`run_to_dict` output."""
+    parts = []
+    counts = {}
+    for r in data["rows"]:
+        counts.setdefault(r["strategy"], {"kept": 0, "watch": 0, "blocked": 0})[r["status"]] += 1
+    g = data["gates"]
+    parts.append(f"<h1>tzero research report <small class='muted'>{html.escape(data['run_id'])}</small></h1>"
+                 f"<p>{html.escape(data['created_at'])} · every number is out of sample (walk-forward test parts); "
+                 f"in-sample runs only feed the decay gate. Gates (fail = block, spec 003 §3): ≥ {g['min_trades']} "
+                 f"OOS trades, OOS return after costs &gt; {g['min_oos_return']:.0%}, DSR ≥ {g['min_dsr']}, "
+                 f"Sharpe decay ≤ {g['max_decay']:.0%}. DSR is deflated by the number of variants tried in "
+                 f"each strategy (counted by the run). Costs: {html.escape(json.dumps(data['settings']))}.</p>")
+    summary = " · ".join(f"<b>{s}</b>: {c['kept']} kept, {c['watch']} watch, {c['blocked']} blocked"
+                         for s, c in counts.items())
+    parts.append(f"<p>{summary}</p>")
+    specs: list[dict] = []
+    for strategy, title, cols in (("t0", "T+0 (做T) around a held position", T0_COLUMNS),
+                                  ("topk", "Daily top-k rebalance, CSI 300", TOPK_COLUMNS)):
+        rows = [r for r in data["rows"] if r["strategy"] == strategy]
+        if not rows:
+            continue
+        parts.append(f"<h2>{title} <small class='muted'>{len(rows)} variants, "
+                     f"{data['seconds'].get(strategy, 0):.0f} s</small></h2>")
+        if strategy == "t0":
+            parts.append("<p class='muted'>Returns are the T+0 P&amp;L after fees over the base position's "
+                         "value: the excess over simply holding. Cost basis −%/yr is that P&amp;L per year as a "
+                         "share of the position (positive = the cost of the holding fell).</p>")
+        parts.append(_table(rows, cols))
+        divs, sp = _charts(rows, strategy)
+        parts.append(divs)
+        specs += sp
+    if data["skipped"]:
+        items = "".join(f"<li>{html.escape(s['label'])}: {html.escape(s['reason'])}</li>" for s in data["skipped"])
+        parts.append(f"<h2>Not researched</h2><ul>{items}</ul>")
+    js = ""
+    if specs and ECHARTS.is_file():
+        js = (f"<script>{ECHARTS.read_text(encoding='utf-8')}</script>"
+              f"<script>{_JS.replace('__SPECS__', json.dumps(specs))}</script>")
+    elif specs:
+        parts.append("<p class='muted'>Charts need ECharts, vendored by <code>make install</code>; "
+                     "it is missing, so only the tables are shown.</p>")
+    return (f"<!doctype html><html lang='en'><meta charset='utf-8'><title>tzero research {data['run_id']}</title>"
+            f"<style>{_CSS}</style><body>{''.join(parts)}{js}</body></html>")

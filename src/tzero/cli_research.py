@@ -1,0 +1,142 @@
+"""Backtest and research commands: ``tzero backtest`` and ``tzero research report``.
+
+``backtest`` runs one strategy's variants walk-forward and prints their
+out-of-sample numbers and gate verdicts (nothing stored). ``research report``
+runs every variant of both strategies on the shared data, stores the verdicts
+(blocked models then stop voting in served signals) and writes the HTML report.
+"""
+
+from __future__ import annotations
+
+import math
+
+import typer
+from rich.table import Table
+
+from tzero.cli import _codes, _print_json, _settings, _store, app, err, out
+from tzero.errors import TzeroError
+
+research_app = typer.Typer(no_args_is_help=True, help="Out-of-sample research: every variant, judged.")
+app.add_typer(research_app, name="research")
+
+
+def _pct(v) -> str:
+    return "—" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:+.2%}"
+
+
+def _num(v) -> str:
+    return "—" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.2f}"
+
+
+def _verdict_table(title: str, rows: list[dict]) -> Table:
+    t = Table(title=title)
+    for c in ("series", "variant", "status", "trades", "return", "cost −%/yr", "maxDD", "Sharpe",
+              "PSR", "DSR", "fees", "why"):
+        t.add_column(c, overflow="fold")
+    for r in rows:
+        m = r["oos_metrics"]
+        ret = m.get("annual_return") if r["strategy"] == "topk" else m.get("total_return")
+        trades = m.get("round_trips", m.get("n_trades"))
+        t.add_row(r["series"], r["variant"], r["verdict"].status, str(trades), _pct(ret),
+                  _pct(m.get("cost_basis_reduction_annual")), _pct(m.get("max_drawdown")),
+                  _num(m.get("sharpe")), _num(m.get("psr")), _num(m.get("dsr")),
+                  f"{m.get('fees', 0):,.0f}", "; ".join(r["verdict"].reasons))
+    return t
+
+
+def _json_rows(rows: list[dict]) -> list[dict]:
+    from tzero.backtest.research_report import _clean
+
+    return [_clean({k: v for k, v in r.items() if k not in ("equity", "benchmark_equity", "verdict")}
+                   | {"status": r["verdict"].status, "reasons": r["verdict"].reasons}) for r in rows]
+
+
+def _t0_rows(s, codes: list[str], start, end) -> list[dict]:
+    from tzero.backtest import gates, research_t0
+    from tzero.backtest.costs import CostModel
+    from tzero.data.bars import read_bars
+
+    raw = []
+    for code in codes:
+        bars = read_bars(_store(s), [code], "1m", "none", start, end)
+        if bars.empty:
+            raise TzeroError(f"no 1-minute bars for {code} in the store between {start} and {end}: "
+                             "ingest a TDX folder with minline/ or a minute CSV "
+                             "(`tzero ingest table FILE --kind minute`)")
+        series = research_t0.IntradaySeries(code, code, bars, "market store")
+        n_days = bars["trade_time"].dt.normalize().nunique()
+        train, test = research_t0.window_sizes(n_days)
+        fc = research_t0.forecasts_cached(series, s.home / "research" / "forecasts",
+                                          train_days=train, test_days=test, seed=s.seed)
+        raw += research_t0.run_series(series, fc, costs=CostModel.from_settings(s))
+    rows = research_t0.summarise(raw, n_trials=len(raw))
+    for r in rows:
+        r["strategy"] = "t0"
+        r["verdict"] = gates.judge(r["oos_metrics"], r.get("is_metrics"))
+    return rows
+
+
+@app.command()
+def backtest(strategy: str = typer.Option(..., "--strategy", help="t0 | topk"),
+             symbols: list[str] = typer.Option(None, "--symbols",
+                                               help="t0: symbols with 1-minute bars in the store; "
+                                                    "topk: restrict the CSI 300 universe"),
+             start: str = typer.Option(None, "--start"), end: str = typer.Option(None, "--end"),
+             score: str = typer.Option("all", "--score", help="topk: momentum | reversal | ridge | all"),
+             as_json: bool = typer.Option(False, "--json")) -> None:
+    """Walk-forward backtest of one strategy's variants under A-share rules and costs (not stored)."""
+    from tzero.backtest import gates
+    from tzero.backtest.research import TOPK_KINDS, run_topk_family
+    from tzero.market import calendar
+
+    s = _settings()
+    d0 = calendar.to_date(start, field="--start") if start else None
+    d1 = calendar.to_date(end, field="--end") if end else None
+    if strategy == "t0":
+        if not symbols:
+            raise TzeroError("--strategy t0 needs --symbols (stocks with 1-minute bars in the store)")
+        rows = _t0_rows(s, _codes(symbols), d0, d1)
+    elif strategy == "topk":
+        kinds = TOPK_KINDS if score == "all" else (score,)
+        if not set(kinds) <= set(TOPK_KINDS):
+            raise TzeroError(f"--score must be one of {', '.join(TOPK_KINDS)} or all, got {score!r}")
+        rows = run_topk_family(s, start=d0, end=d1, kinds=kinds,
+                               universe=_codes(symbols) if symbols else None,
+                               progress=None if as_json else lambda m: err.print(m))
+        for r in rows:
+            r["verdict"] = gates.judge(r["oos_metrics"], r.get("is_metrics"))
+    else:
+        raise TzeroError(f"--strategy must be t0 or topk, got {strategy!r}")
+    if as_json:
+        _print_json(_json_rows(rows))
+    else:
+        out.print(_verdict_table(f"{strategy} walk-forward, out of sample", rows))
+
+
+@research_app.command("report")
+def research_report(strategies: str = typer.Option("t0,topk", "--strategies", help="comma-separated"),
+                    start: str = typer.Option(None, "--start", help="topk panel start"),
+                    end: str = typer.Option(None, "--end", help="topk panel end"),
+                    as_json: bool = typer.Option(False, "--json")) -> None:
+    """Run every variant, judge it (fail = block), store the verdicts, write the HTML report."""
+    from tzero.backtest.research import run_research, write_outputs
+    from tzero.market import calendar
+
+    s = _settings()
+    names = tuple(x.strip() for x in strategies.split(",") if x.strip())
+    run = run_research(s, strategies=names,
+                       start=calendar.to_date(start, field="--start") if start else None,
+                       end=calendar.to_date(end, field="--end") if end else None,
+                       progress=None if as_json else lambda m: err.print(m))
+    paths = write_outputs(run, s.reports_dir / "research")
+    if as_json:
+        _print_json({"run_id": run.run_id, "seconds": run.seconds, "skipped": run.skipped,
+                     "report": str(paths["html"]), "variants": _json_rows(run.rows)})
+        return
+    for strategy in names:
+        rows = [r for r in run.rows if r["strategy"] == strategy]
+        if rows:
+            out.print(_verdict_table(f"{strategy}: {len(rows)} variants (run {run.run_id})", rows))
+    for sk in run.skipped:
+        out.print(f"not researched: {sk['label']}: {sk['reason']}")
+    out.print(f"report: {paths['html']}\ndata:   {paths['json']}")
