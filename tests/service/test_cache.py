@@ -66,3 +66,20 @@ def test_panel_cache_is_invalidated_by_a_store_write(tdx_dir: Path, tmp_path: Pa
     b = cache.panel(["600519.SH"], end=pd.Timestamp("2023-02-24"))
     assert b is not a and cache.panels.misses == 2
     pd.testing.assert_frame_equal(a, b)
+
+
+def test_blocked_models_cache_follows_new_research_runs(tmp_path: Path) -> None:
+    from tzero.backtest.gates import Verdict, save_verdicts
+    from tzero.data.appdb import open_app_store
+
+    engine, Session = open_app_store(f"sqlite:///{tmp_path / 'app.db'}")
+    cache = ServiceCache(None, tmp_path / "models")   # the verdicts need no market store
+    assert cache.blocked(Session) == {}
+    row = {"strategy": "t0", "variant": "lstm-a", "model": "lstm", "params": {},
+           "oos_metrics": {"sharpe": -1.0}, "n_trials": 1}
+    save_verdicts(Session, "r1", [{**row, "verdict": Verdict("blocked", ["OOS return <= 0"])}])
+    assert set(cache.blocked(Session)) == {"lstm"}
+    assert cache.blocked(Session) is cache.blocked(Session)                    # cached
+    save_verdicts(Session, "r2", [{**row, "verdict": Verdict("kept", ["passes"])}])
+    assert cache.blocked(Session) == {}                                          # new run, new key
+    engine.dispose()

@@ -8,7 +8,9 @@ keyed by what it was computed from:
 
 - a panel by ``(manifest mtime_ns, symbols, start, end)``;
 - the loaded models by the ``current.json`` mtimes of every model;
-- a list of signals by ``(panel key, model key, as_of)``.
+- a list of signals by ``(panel key, model key, as_of)``;
+- the models the research blocked by the newest ``research_variant`` id (a
+  new research run writes new rows, so the key changes).
 
 A newer manifest or model makes the old keys unreachable; entries are evicted
 least-recently-used beyond ``maxsize``. Concurrent requests for the same key
@@ -88,6 +90,7 @@ class ServiceCache:
         self.panels = Memo(maxsize)
         self.models = Memo(4)
         self.signals = Memo(maxsize)
+        self.verdicts = Memo(4)
 
     def store_key(self) -> int:
         """Changes whenever the market store is written (its manifest is replaced)."""
@@ -119,3 +122,18 @@ class ServiceCache:
         """Signals of ``codes`` as of a day, computed by ``compute()`` once per inputs."""
         key = ("signals", self.store_key(), self.models_key(), tuple(codes), str(as_of))
         return self.signals.get(key, compute)
+
+    def blocked(self, session_factory) -> dict[str, str]:
+        """:func:`tzero.signals.engine.blocked_by_research`, recomputed only after a new research run.
+
+        Raises:
+            StoreError / SQLAlchemyError: the app store cannot be read (not cached).
+        """
+        from sqlalchemy import func, select
+
+        from tzero.data.appdb import ResearchVariant
+        from tzero.signals.engine import blocked_by_research
+
+        with session_factory() as s:
+            newest = s.scalar(select(func.max(ResearchVariant.id)))
+        return self.verdicts.get(("blocked", newest), lambda: blocked_by_research(session_factory))

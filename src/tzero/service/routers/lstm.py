@@ -33,7 +33,7 @@ from tzero.service.schemas import (
     UpdateAccuracyRequest,
     VersionsOut,
 )
-from tzero.signals.engine import DEFAULT_HOLDINGS, blocked_by_research, load_panel
+from tzero.signals.engine import DEFAULT_HOLDINGS, load_panel
 
 router = APIRouter(prefix="/api/lstm", tags=["lstm"])
 log = logging.getLogger("tzero.service")
@@ -145,7 +145,7 @@ def predict(symbol: str = SymbolQ, use_fallback: bool = True, trigger_train_asyn
         require_token(st, cred)
     panel = st.cache.panel([code], end=d)
     day = d if d is not None else pd.Timestamp(panel["trade_time"].max())
-    blocked = blocked_by_research(st.Session)
+    blocked = st.cache.blocked(st.Session)
     with st.Session.begin() as s:
         p = flow.predict_with_fallback(s, panel, code, day, use_fallback, blocked=blocked).as_dict()
     p["prob_down"] = 1.0 - p["prob_up"]

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from tzero.errors import ModelError
 from tzero.service import deps
 from tzero.service.deps import ServiceState, get_state
-from tzero.signals.engine import DEFAULT_HOLDINGS, blocked_by_research, predict_signals
+from tzero.signals.engine import DEFAULT_HOLDINGS, predict_signals
 
 router = APIRouter(prefix="/api", tags=["signals"])
 
@@ -30,7 +30,7 @@ def signals(symbols: str | None = Query(None, max_length=2000,
     except ModelError as exc:
         raise HTTPException(404, str(exc)) from exc
     panel = st.cache.panel(codes, end=d)
-    blocked = blocked_by_research(st.Session)
+    blocked = st.cache.blocked(st.Session)
     return st.cache.signals_for(
         codes, (d, tuple(sorted(blocked.items()))),
         lambda: [s.to_dict() for s in predict_signals(panel, trained, d, blocked=blocked)])
