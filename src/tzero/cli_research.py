@@ -140,3 +140,40 @@ def research_report(strategies: str = typer.Option("t0,topk", "--strategies", he
     for sk in run.skipped:
         out.print(f"not researched: {sk['label']}: {sk['reason']}")
     out.print(f"report: {paths['html']}\ndata:   {paths['json']}")
+
+
+@app.command("predict-intraday")
+def predict_intraday(symbol: str = typer.Argument(..., help="a symbol with 1-minute bars in the store"),
+                     freq: str = typer.Option("5m", "--freq", help="5m | 15m | 30m"),
+                     train_days: int = typer.Option(40, "--train-days", help="sessions the models fit on"),
+                     as_of: str = typer.Option(None, "--as-of", help="bar time or date; default the last bar"),
+                     as_json: bool = typer.Option(False, "--json")) -> None:
+    """The intraday T+0 signal (horizon in bars): HMM filter, LSTM timing, ARIMA anchor.
+
+    Models the latest research run blocked do not vote (listed as blocked).
+    """
+    from tzero.data.appdb import open_app_store
+    from tzero.data.bars import read_bars
+    from tzero.signals.engine import blocked_by_research
+    from tzero.signals.intraday import latest_intraday_signal
+
+    s = _settings()
+    code = _codes([symbol])[0]
+    bars = read_bars(_store(s), [code], "1m", "none")
+    if bars.empty:
+        raise TzeroError(f"no 1-minute bars for {code} in the store: ingest a TDX folder with "
+                         "minline/ or a minute CSV (`tzero ingest table FILE --kind minute`)")
+    engine, Session = open_app_store(s.app_db_url)
+    try:
+        blocked = blocked_by_research(Session)
+    finally:
+        engine.dispose()
+    sig = latest_intraday_signal(bars, freq=freq, train_days=train_days, as_of=as_of,
+                                 blocked=blocked, seed=s.seed)
+    if as_json:
+        _print_json(sig.to_dict())
+    else:
+        out.print(sig.explanation)
+        if sig.blocked_models:
+            for m, why in sig.blocked_models.items():
+                out.print(f"  blocked {m}: {why}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from tzero.backtest.gates import Verdict, save_verdicts
 from tzero.registry import flow
@@ -77,3 +78,27 @@ def test_prediction_flow_skips_blocked_sources(app_db) -> None:
         p = flow.predict_with_fallback(s, panel, CODE, days[-1], log=False,
                                        blocked={"lstm": "r1", "arima": "r1"})
         assert p.source == "technical"
+
+
+@pytest.mark.data
+def test_latest_intraday_signal_fits_before_the_day_and_drops_blocked_models(tdx_dir) -> None:
+    from tzero.data.tdx import read_lc
+    from tzero.signals.intraday import latest_intraday_signal
+
+    bars = read_lc(tdx_dir / "vipdoc" / "sh" / "minline" / "sh688001.lc1")
+    last_day = bars["trade_time"].dt.normalize().max()
+    as_of = last_day + pd.Timedelta(hours=10, minutes=30)
+    s = latest_intraday_signal(bars, freq="5m", train_days=6, as_of=as_of,
+                               blocked={"lstm": "r1: all t0 variants blocked"})
+    assert s.horizon_unit == "bar:5m" and s.as_of == str(as_of)
+    assert "lstm" not in s.model_votes and s.blocked_models == {"lstm": "r1: all t0 variants blocked"}
+    assert set(s.model_votes) == {"arima", "hmm"} and 0 <= s.prob_up <= 1
+    # the future after as_of cannot move it: drop every later bar and ask again
+    cut = latest_intraday_signal(bars.loc[bars["trade_time"] <= as_of], freq="5m", train_days=6,
+                                 as_of=as_of, blocked={"lstm": "r1: all t0 variants blocked"})
+    assert cut.to_dict() == s.to_dict()
+    none = latest_intraday_signal(bars, freq="5m", train_days=6, as_of=as_of,
+                                  blocked={"lstm": "x", "arima": "y"})
+    assert none.t0_intensity == "pause" and np.isnan(none.prob_up) and set(none.blocked_models) == {"lstm", "arima"}
+    with pytest.raises(ValueError, match="need 40"):
+        latest_intraday_signal(bars, freq="5m", train_days=40)

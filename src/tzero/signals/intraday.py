@@ -256,7 +256,8 @@ def intraday_plan(expected_return: float, deviation: float | None) -> str:
 
 
 def build_intraday_signal(row: pd.Series | dict, freq: str, horizon_bars: int,
-                          versions: dict[str, str] | None = None) -> Signal:
+                          versions: dict[str, str] | None = None,
+                          blocked: dict[str, str] | None = None) -> Signal:
     """One intraday :class:`Signal` from a row of :func:`walk_forward_forecasts`.
 
     Numeric layer: mean of the ARIMA (next-bar forecast compounded over
@@ -271,13 +272,22 @@ def build_intraday_signal(row: pd.Series | dict, freq: str, horizon_bars: int,
         freq: bar frequency, recorded as ``horizon_unit=f"bar:{freq}"``.
         horizon_bars: bars the signal is about (the LSTM horizon).
         versions: optional model → version ids.
+        blocked: model → reason from the research gates
+            (:func:`tzero.backtest.gates.blocked_models`): those models' numbers
+            never enter the signal; they are listed in ``blocked_models``. When
+            every model that forecast is blocked, the signal says ``pause``/``hold``
+            with no forecast.
 
     Raises:
         ValueError: the row has neither ARIMA nor LSTM numbers.
     """
     r = dict(row)
-    votes = _votes(r, horizon_bars)
+    all_votes = _votes(r, horizon_bars)
+    blocked = {m: why for m, why in (blocked or {}).items() if m in MODELS}
+    votes = {m: v for m, v in all_votes.items() if m not in blocked}
     numeric = [v for k, v in votes.items() if k != "hmm"]
+    if not numeric and blocked:
+        return _blocked_intraday(r, freq, horizon_bars, votes.get("hmm"), blocked)
     if not numeric:
         raise ValueError(f"{r.get('ts_code')} at {r.get('trade_time')}: row has no ARIMA or LSTM "
                          "forecast; run walk_forward_forecasts with arima or lstm")
@@ -305,10 +315,83 @@ def build_intraday_signal(row: pd.Series | dict, freq: str, horizon_bars: int,
         regime_prob=hmm.get("regime_prob"), t0_intensity=intensity, t0_plan=plan,
         suggested_position_change=policy.position_change(intensity, plan), risk_labels=risk,
         confidence=float(min(1.0, abs(pu - pdn)) * agree), model_votes=votes,
-        model_versions=dict(versions or {}), explanation="", horizon_unit=f"bar:{freq}",
+        model_versions={m: v for m, v in (versions or {}).items() if m not in blocked},
+        explanation="", horizon_unit=f"bar:{freq}", blocked_models=blocked,
     )
     sig.explanation = explain_intraday(sig)
     return sig
+
+
+def _blocked_intraday(r: dict, freq: str, horizon_bars: int, hmm: dict | None,
+                      blocked: dict[str, str]) -> Signal:
+    """The intraday signal when the research blocked every forecasting model."""
+    nan = float("nan")
+    sig = Signal(ts_code=str(r["ts_code"]), as_of=str(pd.Timestamp(r["trade_time"])),
+                 horizon=horizon_bars, prob_up=nan, prob_flat=nan, prob_down=nan,
+                 expected_return=nan, expected_volatility=nan, return_band=(nan, nan),
+                 regime=(hmm or {}).get("regime"), regime_prob=(hmm or {}).get("regime_prob"),
+                 t0_intensity="pause", t0_plan="hold", suggested_position_change=0.0,
+                 risk_labels=["all_models_blocked"], confidence=0.0,
+                 model_votes={"hmm": hmm} if hmm else {}, model_versions={}, explanation="",
+                 horizon_unit=f"bar:{freq}", blocked_models=blocked)
+    sig.explanation = (f"{sig.ts_code} at {sig.as_of}: no intraday forecast is served; blocked by "
+                       "the out-of-sample research: " +
+                       "; ".join(f"{m}: {why}" for m, why in blocked.items()) + ". No T+0.")
+    return sig
+
+
+def latest_intraday_signal(bars: pd.DataFrame, *, freq: str = "5m", train_days: int = 40,
+                           as_of=None, blocked: dict[str, str] | None = None, seed: int = 42,
+                           fast: bool = True) -> Signal:
+    """The intraday Signal of one symbol at a bar: models fitted on the days before, predicted now.
+
+    The three models are fitted on the ``train_days`` complete sessions before
+    the day of ``as_of`` (never on that day, never after it) and forecast at
+    ``as_of`` from the bars up to its close — the same protocol as one
+    walk-forward window of :func:`walk_forward_forecasts`. Blocked models are
+    neither fitted nor shown (``blocked_models`` says why).
+
+    Args:
+        bars: one symbol's intraday Bars (1-minute or ``freq``), unadjusted.
+        freq: model bar frequency. train_days: sessions the models fit on.
+        as_of: a bar-close stamp (or a date: its last bar); default the last bar.
+        blocked: model → reason from the research gates.
+
+    Returns:
+        :class:`Signal` with ``horizon`` in bars (the LSTM's) and ``horizon_unit="bar:<freq>"``.
+
+    Raises:
+        ValueError: several symbols, no bar at or before ``as_of``, or fewer than
+            ``train_days`` sessions before its day.
+    """
+    if bars["ts_code"].nunique() != 1:
+        raise ValueError("latest_intraday_signal takes one symbol's bars")
+    b = resample_minutes(bars, freq).reset_index(drop=True) if freq != "1m" else bars
+    t = pd.Timestamp(as_of) if as_of is not None else pd.Timestamp(b["trade_time"].max())
+    if t == t.normalize():
+        t = t + pd.Timedelta(hours=15)
+    b = b.loc[b["trade_time"] <= t].reset_index(drop=True)
+    if b.empty:
+        raise ValueError(f"no {freq} bar at or before {t}")
+    t = pd.Timestamp(b["trade_time"].iloc[-1])
+    days = pd.DatetimeIndex(b["trade_time"]).normalize()
+    before = days.unique()[days.unique() < t.normalize()]
+    if len(before) < train_days:
+        raise ValueError(f"{len(before)} sessions of {freq} bars before {t.date()}; the intraday "
+                         f"models need {train_days}")
+    train = b.loc[(days >= before[-train_days]) & (days < t.normalize())]
+    hist = b.loc[days >= before[-train_days]]
+    cfgs = model_configs(fast, seed, freq)
+    row: dict = {"ts_code": str(b["ts_code"].iloc[0]), "trade_time": t}
+    for name in MODELS:
+        if name in (blocked or {}):
+            continue
+        model = _make(name, cfgs[name]).fit(train)
+        path = model.predict_path(hist, t.normalize(), t)
+        last = path.loc[path["trade_time"] == t]
+        for src, dst in _RENAME[name].items():
+            row[dst] = last[src].iloc[0] if len(last) else np.nan
+    return build_intraday_signal(row, freq, cfgs["lstm"].horizon, blocked=blocked)
 
 
 def explain_intraday(s: Signal) -> str:

@@ -34,3 +34,32 @@ def signals(symbols: str | None = Query(None, max_length=2000,
     return st.cache.signals_for(
         codes, (d, tuple(sorted(blocked.items()))),
         lambda: [s.to_dict() for s in predict_signals(panel, trained, d, blocked=blocked)])
+
+
+@router.get("/signals/intraday", response_model=dict)
+def intraday_signal(symbol: str = Query(..., max_length=32, description="e.g. 688001.SH"),
+                    freq: str = Query("5m", pattern="^(5m|15m|30m)$"),
+                    train_days: int = Query(40, ge=5, le=250),
+                    as_of: str | None = Query(None, description="bar time or date; default the last bar"),
+                    st: ServiceState = Depends(get_state)) -> dict:
+    """The intraday T+0 :class:`~tzero.signals.signal.Signal` (horizon in bars, ``horizon_unit``).
+
+    Fits the intraday HMM, LSTM and ARIMA on the ``train_days`` sessions before
+    ``as_of``'s day and forecasts at ``as_of``; cached per store version and
+    inputs. Models the latest research run blocked do not vote.
+    """
+    from tzero.data.bars import read_bars
+    from tzero.errors import StoreError
+    from tzero.signals.intraday import latest_intraday_signal
+
+    code = deps.symbol(symbol)
+    blocked = st.cache.blocked(st.Session)
+
+    def compute() -> list[dict]:
+        bars = read_bars(st.store, [code], "1m", "none")
+        if bars.empty:
+            raise StoreError(f"no 1-minute bars for {code}: ingest a TDX folder with minline/")
+        return [latest_intraday_signal(bars, freq=freq, train_days=train_days, as_of=as_of,
+                                       blocked=blocked, seed=st.settings.seed).to_dict()]
+    key = ("intraday", freq, train_days, as_of, tuple(sorted(blocked.items())))
+    return st.cache.signals_for([code], key, compute)[0]

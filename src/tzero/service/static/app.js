@@ -402,7 +402,8 @@ function signalCard(s) {
     const ver = (s.model_versions || {})[m];
     return `<tr><th title="${esc(ver || "")}">${esc(m)}</th><td class="${cls}">${esc(fmt(d))}</td>
       <td>${pct(v.expected_return)}</td><td>${pct(v.prob_up, 1)}</td></tr>`;
-  }).join("");
+  }).join("") + Object.entries(s.blocked_models || {}).map(([m, why]) =>
+    `<tr class="blocked" title="${esc(why)}"><th>${esc(m)}</th><td colspan="3" class="down">已屏蔽 blocked by research</td></tr>`).join("");
   const er = s.expected_return;
   return `<div class="signal" data-symbol="${esc(s.ts_code)}">
     <div class="sig-head"><b>${esc(s.ts_code)}</b><span class="muted">as of ${esc(s.as_of)}${s.horizon ? ` · ${esc(s.horizon)}d` : ""}</span></div>
