@@ -46,3 +46,4 @@ bench: install
 	$(BIN)/python benchmarks/bench_ingest.py
 	$(BIN)/python benchmarks/bench_features.py
 	$(BIN)/python benchmarks/bench_lstm.py
+	$(BIN)/python benchmarks/bench_t0.py --symbols 50 --repeat 3

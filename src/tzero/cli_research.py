@@ -152,6 +152,7 @@ def predict_intraday(symbol: str = typer.Argument(..., help="a symbol with 1-min
 
     Models the latest research run blocked do not vote (listed as blocked).
     """
+    from tzero.backtest.research_t0 import intraday_blocked
     from tzero.data.appdb import open_app_store
     from tzero.data.bars import read_bars
     from tzero.signals.engine import blocked_by_research
@@ -165,7 +166,7 @@ def predict_intraday(symbol: str = typer.Argument(..., help="a symbol with 1-min
                          "minline/ or a minute CSV (`tzero ingest table FILE --kind minute`)")
     engine, Session = open_app_store(s.app_db_url)
     try:
-        blocked = blocked_by_research(Session)
+        blocked = intraday_blocked(blocked_by_research(Session))
     finally:
         engine.dispose()
     sig = latest_intraday_signal(bars, freq=freq, train_days=train_days, as_of=as_of,

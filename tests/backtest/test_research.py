@@ -22,12 +22,12 @@ def _bars(closes: list[float], day: str = "2023-03-01") -> pd.DataFrame:
 
 
 def test_actions_follow_each_rule() -> None:
-    bars = _bars([10.0, 10.06, 10.02, 9.95, 10.0])
+    bars = _bars([10.0, 10.06, 10.02, 9.94, 10.0])
     fc = pd.DataFrame({"lstm_prob_up": [0.5, 0.40, 0.62, np.nan, 0.5],
                        "arima_dev": [0.0, 2.5, -2.1, 0.0, 1.0],
                        "hmm_state": ["liquid-sell", "illiquid-buy", "liquid-buy", None, "liquid-sell"],
                        "hmm_intensity": ["normal", "normal", "pause", "normal", "conservative"]})
-    # naive: day open is 10.00 (first bar's open); sell above +0.5%, buy back below the open
+    # naive: day open is 10.00 (first bar's open); sell above +0.5%, buy below −0.5%
     assert t0_actions(fc, bars, T0Variant("n", "naive", {"x": 0.005})).tolist() == [0, -1, 0, 1, 0]
     assert t0_actions(fc, bars, T0Variant("l", "lstm", {"margin": 0.05})).tolist() == [0, -1, 1, 0, 0]
     assert t0_actions(fc, bars, T0Variant("a", "arima", {"z": 2.0})).tolist() == [0, -1, 1, 0, 0]
@@ -36,7 +36,7 @@ def test_actions_follow_each_rule() -> None:
     # HMM says pause; bar 4 is conservative (margin doubled) and the LSTM is neutral
     assert t0_actions(fc, bars, T0Variant("c", "combined", {"margin": 0.05, "z": 0.5})).tolist() \
         == [0, -1, 0, 0, 0]
-    with pytest.raises(ValueError, match="unknown T\\+0 variant model"):
+    with pytest.raises(ValueError, match="unknown T\\+0 variant rule"):
         t0_actions(fc, bars, T0Variant("x", "nope", {}))
     with pytest.raises(ValueError, match="aligned"):
         t0_actions(fc.iloc[:3], bars, T0Variant("l", "lstm", {"margin": 0.05}))
@@ -84,7 +84,11 @@ def test_t0_family_is_out_of_sample_judged_stored_and_reported(star_series, tmp_
     engine, Session = open_app_store(settings.app_db_url)
     blocked = blocked_by_research(Session)
     engine.dispose()
-    assert {"naive", "hmm", "lstm", "arima", "combined"} <= set(blocked)
+    assert {"naive", "intraday_hmm", "intraday_lstm", "intraday_arima", "intraday_combined"} \
+        <= set(blocked)
+    # intraday verdicts never block the daily forecasters of the same family
+    assert not {"lstm", "arima", "hmm"} & set(blocked)
+    assert set(research_t0.intraday_blocked(blocked)) == {"hmm", "lstm", "arima", "combined"}
     data = run_to_dict(run)
     json.dumps(data, allow_nan=False)
     page = render_html(data)

@@ -100,5 +100,10 @@ def test_latest_intraday_signal_fits_before_the_day_and_drops_blocked_models(tdx
     none = latest_intraday_signal(bars, freq="5m", train_days=6, as_of=as_of,
                                   blocked={"lstm": "x", "arima": "y"})
     assert none.t0_intensity == "pause" and np.isnan(none.prob_up) and set(none.blocked_models) == {"lstm", "arima"}
+    plan = latest_intraday_signal(bars, freq="5m", train_days=6, as_of=as_of,
+                                  blocked={"lstm": "x", "combined": "t0 rule blocked"})
+    assert plan.t0_intensity == "pause" and plan.t0_plan == "hold" and "arima" in plan.model_votes
+    assert plan.blocked_models == {"lstm": "x", "combined": "t0 rule blocked"}
+    assert "t0_plan_blocked" in plan.risk_labels and "no T+0 advice" in plan.explanation
     with pytest.raises(ValueError, match="need 40"):
         latest_intraday_signal(bars, freq="5m", train_days=40)

@@ -254,8 +254,9 @@ def performance(returns, *, benchmark=None, trades: pd.DataFrame | None = None,
             scalar; the mean is reported.
         n_trials: variants tried in the search that produced this one (DSR's N).
         trial_sharpes: annualised Sharpe ratios of all trials; their variance
-            (converted to per-period) is DSR's V. None: see
-            :func:`deflated_sharpe_ratio`.
+            (converted to per-period, floored at the null variance
+            ``1/(n−1)`` of one trial's Sharpe estimate) is DSR's V. None: the
+            null variance (see :func:`deflated_sharpe_ratio`).
 
     Returns:
         Dict with ``n_days, total_return, annual_return, volatility, sharpe,
@@ -267,11 +268,16 @@ def performance(returns, *, benchmark=None, trades: pd.DataFrame | None = None,
     r = pd.Series(returns, dtype=float).dropna()
     arr = r.to_numpy()
     _, skew, kurt = _moments(arr) if arr.size > 3 else (float("nan"), float("nan"), float("nan"))
+    null_var = 1.0 / (arr.size - 1) if arr.size > 1 else 0.0
     if trial_sharpes is not None and len(trial_sharpes) > 1:
         srs = np.asarray(trial_sharpes, dtype=float)
-        var_trials = float(np.nanvar(srs, ddof=1)) / SESSIONS_PER_YEAR   # annual -> per-period
+        # annual -> per-period; floored at the null variance of one trial's SR
+        # estimate: correlated trials (the same trades re-priced) must not
+        # shrink the hurdle below what noise alone produces (Bailey & López de
+        # Prado 2014 count effective, independent trials)
+        var_trials = max(float(np.nanvar(srs, ddof=1)) / SESSIONS_PER_YEAR, null_var)
     else:
-        var_trials = 1.0 / (arr.size - 1) if arr.size > 1 else 0.0
+        var_trials = null_var
     sr0 = expected_max_sharpe(max(int(n_trials), 1), var_trials)
     out = {
         "n_days": int(arr.size),

@@ -140,7 +140,7 @@ for (const s of specs) {
     const style = {width: l.status === 'benchmark' ? 2 : 1.2, type: l.status === 'blocked' ? 'dashed' : 'solid'};
     series.push({name: l.name, type: 'line', showSymbol: false, connectNulls: true, data: v,
                  lineStyle: style, color: undefined});
-    let peak = -Infinity; const d = v.map(x => { if (x === null) return null;
+    let peak = s.compound ? 1 : 0; const d = v.map(x => { if (x === null) return null;
       const w = s.compound ? 1 + x : x; peak = Math.max(peak, w);
       return s.compound ? w / peak - 1 : w - peak; });
     dd.push({name: l.name, type: 'line', showSymbol: false, connectNulls: true, data: d, lineStyle: style});

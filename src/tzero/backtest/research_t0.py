@@ -17,8 +17,9 @@ year is the cost-basis reduction the trader asks for.
 Variants (spec 000 §5.1 layered roles; ``naive`` is the model-free baseline):
 
 ================  =============================================================
-``naive``         sell a leg when the bar closes ``x`` above the day's open,
-                  buy it back when it closes below the open (model-free reversal)
+``naive``         model-free intraday reversal: sell a leg when the bar closes
+                  ``x`` above the day's open, buy one when it closes ``x`` below
+                  (a sell-first leg is bought back, or a buy-first leg opened)
 ``hmm``           HMM filter alone: sell in a liquid sell-dominated state, buy
                   in a liquid buy-dominated one
 ``lstm``          LSTM timing alone: sell when P(up over the next bars) <
@@ -62,15 +63,25 @@ class T0Variant:
     """One tried T+0 signal variant.
 
     Attributes:
-        name: unique label, e.g. ``lstm-m05``.
-        model: which model's signal drives it (``naive|hmm|lstm|arima|combined``).
+        name: unique label, e.g. ``lstm-m0.05``.
+        rule: which signal drives it (``naive|hmm|lstm|arima|combined``, see
+            the module docstring).
         params: thresholds: ``x`` (naive, decimal), ``margin`` (probability),
             ``z`` (σ), ``round_trips`` (max per day).
     """
 
     name: str
-    model: str
+    rule: str
     params: dict = field(default_factory=dict)
+
+    @property
+    def model(self) -> str:
+        """The name verdicts are stored under: ``naive`` or ``intraday_<rule>``.
+
+        Intraday models are namespaced so a T+0 verdict never blocks the daily
+        forecaster of the same family (:func:`intraday_blocked` maps them back).
+        """
+        return "naive" if self.rule == "naive" else f"intraday_{self.rule}"
 
 
 T0_VARIANTS: tuple[T0Variant, ...] = (
@@ -166,7 +177,7 @@ def _naive(fc: pd.DataFrame, bars: pd.DataFrame, p: dict) -> tuple[np.ndarray, n
     day = pd.DatetimeIndex(bars["trade_time"]).normalize()
     day_open = bars.groupby(day)["open"].transform("first").to_numpy(float)
     r = bars["close"].to_numpy(float) / day_open - 1
-    return r > p["x"], r < 0
+    return r > p["x"], r < -p["x"]
 
 
 def _hmm(fc: pd.DataFrame, bars: pd.DataFrame, p: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -214,9 +225,9 @@ def t0_actions(fc: pd.DataFrame, bars: pd.DataFrame, variant: T0Variant) -> np.n
     """
     if len(fc) != len(bars):
         raise ValueError(f"forecasts ({len(fc)}) and bars ({len(bars)}) must be aligned")
-    rule = _RULES.get(variant.model)
+    rule = _RULES.get(variant.rule)
     if rule is None:
-        raise ValueError(f"unknown T+0 variant model {variant.model!r}: expected {sorted(_RULES)}")
+        raise ValueError(f"unknown T+0 variant rule {variant.rule!r}: expected {sorted(_RULES)}")
     sell, buy = rule(fc, bars, variant.params)
     out = np.zeros(len(bars), np.int8)
     out[np.asarray(buy, bool)] = 1
@@ -255,6 +266,16 @@ def _metrics(results: list, rets: list[pd.Series], n_trials: int) -> dict:
     m["round_trips"] = int(len(pnl))
     m["cost_basis_reduction_annual"] = float(r.sum() / max(len(r), 1) * 242) if len(r) else float("nan")
     return m
+
+
+def intraday_blocked(blocked: dict[str, str]) -> dict[str, str]:
+    """Research-blocked models as the intraday signal names them.
+
+    ``intraday_lstm`` → ``lstm`` etc.; ``intraday_combined`` → ``combined``
+    (the layered T+0 plan itself: the intraday signal then advises no T+0).
+    Daily and top-k names are dropped.
+    """
+    return {k.removeprefix("intraday_"): v for k, v in blocked.items() if k.startswith("intraday_")}
 
 
 def _aligned(bars5: pd.DataFrame, fc: pd.DataFrame) -> pd.DataFrame:
@@ -310,16 +331,21 @@ def forecasts_cached(series: IntradaySeries, cache_dir: Path, *, freq: str = "5m
                      test_days: int, seed: int, fast: bool = True) -> pd.DataFrame:
     """:func:`walk_forward_forecasts` (with in-sample paths) of a series, cached as Parquet.
 
-    The key hashes the bars (stamps and closes), the frequency, the window sizes,
-    the seed and the tzero version, so a changed input or setting recomputes.
+    The key hashes every column of the bars, the frequency, the window sizes,
+    the seed, the model configurations and the source of the intraday models,
+    so a changed input, setting or model recomputes.
     """
     from tzero import __version__
+    from tzero.signals import intraday
     from tzero.signals.intraday import walk_forward_forecasts
 
     b = series.bars
     h = hashlib.sha256()
-    h.update(pd.util.hash_pandas_object(b[["trade_time", "close"]], index=False).to_numpy().tobytes())
+    h.update(pd.util.hash_pandas_object(b, index=False).to_numpy().tobytes())
     h.update(json.dumps([freq, train_days, test_days, seed, fast, __version__]).encode())
+    h.update(repr(intraday.model_configs(fast, seed, freq)).encode())
+    for mod in (intraday, *_model_modules()):   # a code change recomputes
+        h.update(Path(mod.__file__).read_bytes())
     path = cache_dir / f"{series.ts_code}-{freq}-{h.hexdigest()[:16]}.parquet"
     if path.is_file():
         return pd.read_parquet(path)
@@ -330,6 +356,12 @@ def forecasts_cached(series: IntradaySeries, cache_dir: Path, *, freq: str = "5m
     fc.to_parquet(tmp)
     tmp.replace(path)
     return fc
+
+
+def _model_modules():
+    from tzero.models import intraday_arima, intraday_hmm, intraday_lstm
+
+    return intraday_arima, intraday_hmm, intraday_lstm
 
 
 def window_sizes(n_days: int) -> tuple[int, int]:
@@ -346,19 +378,26 @@ def window_sizes(n_days: int) -> tuple[int, int]:
 
 
 def summarise(rows: list[dict], n_trials: int) -> list[dict]:
-    """OOS and IS metrics of every simulated variant (one yardstick, DSR over ``n_trials``).
+    """OOS and IS metrics of every simulated variant (one yardstick).
 
-    The trial Sharpe ratios of all rows feed DSR's variance of trials.
+    DSR's N is ``n_trials`` (every variant the family tried, on every series);
+    its V comes from the trial Sharpe ratios *of the same series* (the same
+    out-of-sample days), since Sharpe ratios estimated over 6 and 940 days
+    have very different noise (floored at the null variance, see
+    :func:`tzero.backtest.metrics.performance`).
     """
     oos = [_metrics(r["oos"]["results"], r["oos"]["returns"], n_trials) for r in rows]
-    srs = [m["sharpe"] for m in oos if math.isfinite(m["sharpe"])]
+    by_series: dict[str, list[float]] = {}
+    for r, m in zip(rows, oos, strict=True):
+        if math.isfinite(m["sharpe"]):
+            by_series.setdefault(r["series"], []).append(m["sharpe"])
     out = []
     for r, m in zip(rows, oos, strict=True):
         r2 = {k: v for k, v in r.items() if k not in ("oos", "is")}
         returns = r["oos"]["returns"]
+        srs = by_series.get(r["series"], [])
         if len(srs) > 1 and returns:
-            m = {**_metrics(r["oos"]["results"], returns, n_trials),
-                 **_deflated(pd.concat(returns), n_trials, srs)}
+            m = {**m, **_deflated(pd.concat(returns), n_trials, srs)}
         r2["oos_metrics"] = m
         r2["is_metrics"] = _metrics(r["is"]["results"], r["is"]["returns"], n_trials) \
             if r["is"]["results"] else None

@@ -239,7 +239,13 @@ def _rank(idx: np.ndarray, sc: np.ndarray) -> np.ndarray:
 
 
 def _decide(sc: np.ndarray, held: np.ndarray, cfg: TopkConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Qlib TopkDropout: (sell, buy) code indices from one day's scores (see module doc)."""
+    """Qlib TopkDropout: (sell, buy) code indices from one day's scores (see module doc).
+
+    A day without any finite score (e.g. a window whose model could not be
+    fitted) trades nothing rather than selling arbitrary holdings.
+    """
+    if not np.isfinite(sc).any():
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
     last = _rank(np.flatnonzero(held), sc)
     cand = np.flatnonzero(np.isfinite(sc) & ~held)
     today = _rank(cand, sc)[:max(cfg.n_drop + cfg.topk - len(last), 0)]

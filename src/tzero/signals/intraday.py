@@ -276,13 +276,16 @@ def build_intraday_signal(row: pd.Series | dict, freq: str, horizon_bars: int,
             (:func:`tzero.backtest.gates.blocked_models`): those models' numbers
             never enter the signal; they are listed in ``blocked_models``. When
             every model that forecast is blocked, the signal says ``pause``/``hold``
-            with no forecast.
+            with no forecast. ``combined`` blocked (the layered T+0 rule itself
+            failed the gates): the numbers are served but the T+0 advice is
+            ``pause``/``hold``.
 
     Raises:
         ValueError: the row has neither ARIMA nor LSTM numbers.
     """
     r = dict(row)
     all_votes = _votes(r, horizon_bars)
+    plan_block = (blocked or {}).get("combined")
     blocked = {m: why for m, why in (blocked or {}).items() if m in MODELS}
     votes = {m: v for m, v in all_votes.items() if m not in blocked}
     numeric = [v for k, v in votes.items() if k != "hmm"]
@@ -318,6 +321,10 @@ def build_intraday_signal(row: pd.Series | dict, freq: str, horizon_bars: int,
         model_versions={m: v for m, v in (versions or {}).items() if m not in blocked},
         explanation="", horizon_unit=f"bar:{freq}", blocked_models=blocked,
     )
+    if plan_block:
+        sig.t0_intensity, sig.t0_plan, sig.suggested_position_change = "pause", "hold", 0.0
+        sig.risk_labels = [*sig.risk_labels, "t0_plan_blocked"]
+        sig.blocked_models = {**blocked, "combined": plan_block}
     sig.explanation = explain_intraday(sig)
     return sig
 
@@ -409,6 +416,10 @@ def explain_intraday(s: Signal) -> str:
     share = abs(s.suggested_position_change)
     parts.append(f"T+0 {s.t0_intensity}, {s.t0_plan}"
                  + (f", up to {share:.0%} of the position." if share else "."))
+    if s.blocked_models:
+        parts.append("Blocked by the out-of-sample research: " + ", ".join(sorted(s.blocked_models))
+                     + (" (the T+0 rule itself: no T+0 advice)." if "combined" in s.blocked_models
+                        else "."))
     return " ".join(parts)
 
 

@@ -48,12 +48,13 @@ def intraday_signal(symbol: str = Query(..., max_length=32, description="e.g. 68
     ``as_of``'s day and forecasts at ``as_of``; cached per store version and
     inputs. Models the latest research run blocked do not vote.
     """
+    from tzero.backtest.research_t0 import intraday_blocked
     from tzero.data.bars import read_bars
     from tzero.errors import StoreError
     from tzero.signals.intraday import latest_intraday_signal
 
     code = deps.symbol(symbol)
-    blocked = st.cache.blocked(st.Session)
+    blocked = intraday_blocked(st.cache.blocked(st.Session))
 
     def compute() -> list[dict]:
         bars = read_bars(st.store, [code], "1m", "none")
