@@ -105,3 +105,16 @@ def test_ingest_kline_and_check_end_to_end(make_tdx, adj_slice_file: Path, home:
     falls = [(f["ts_code"], f["trade_time"]) for f in rep["findings"]["adj_factor_falls"]]
     assert ("000001.SZ", "2020-12-31") in falls
     assert rep["symbols"] == 3
+
+
+def test_database_error_mid_command_is_one_line_exit_2(home: Path) -> None:
+    import sqlite3
+
+    assert tzero(home, "versions", "--json").returncode == 0          # creates and migrates
+    with sqlite3.connect(home / "tzero.db") as c:                      # the store breaks under us
+        c.execute("DROP TABLE lstm_model_version")
+    r = tzero(home, "versions", "--json")
+    assert r.returncode == 2, r.stderr
+    err = one_line(r.stderr)
+    assert "app store failed mid-command" in err and "lstm_model_version" in err
+    assert "Traceback" not in r.stderr

@@ -330,7 +330,26 @@ def main() -> None:
             sys.exit(exc.exit_code)
         if isinstance(exc, click.exceptions.Abort):
             sys.exit(1)
+        _database_error(exc)
         raise
+
+
+def _database_error(exc: Exception) -> None:
+    """A database failure in the middle of a command: one line (password masked), exit 2.
+
+    Connect-time failures are already :class:`TzeroError` (``open_app_store``);
+    this covers a server that goes away or a lock that times out mid-command.
+    Nothing half-written remains: every write is one transaction.
+    """
+    try:
+        from sqlalchemy.exc import DBAPIError
+    except ImportError:  # pragma: no cover - SQLAlchemy is a core dependency
+        return
+    if isinstance(exc, DBAPIError):
+        msg = str(exc.orig if exc.orig is not None else exc).splitlines()[0]
+        err.print(f"[red]error:[/red] the app store failed mid-command ({type(exc.orig).__name__}: "
+                  f"{msg}); nothing was half-written; check TZERO_DB_URL and the server, then retry")
+        sys.exit(2)
 
 
 if __name__ == "__main__":
