@@ -165,8 +165,11 @@ def test_lstm_page_train_predict_tabs(server: str, sync_playwright) -> None:
             assert SYM in result and "accuracy" in result and "baseline" in result
             deployed = page.locator("#train-result .result.deployed").count() == 1
 
-            # ---- predict → a row in the predictions table
+            # ---- predict (and queue a check-triggers job) → a row in the predictions table
+            page.check("#trigger-train")
             page.click("#btn-predict")
+            page.wait_for_selector("#train-msg:has-text('triggers job')")
+            page.uncheck("#trigger-train")
             row = page.locator(f"#pred-table tbody tr[data-symbol='{SYM}']")
             row.wait_for()
             cells = row.locator("td").all_inner_texts()

@@ -385,7 +385,10 @@ function renderPredictions() {
 }
 
 async function predict(symbol) {
-  const p = await api("GET", "/api/lstm/predict" + qs({ symbol, use_fallback: $("#use-fallback").checked ? 1 : 0 }));
+  const trigger = $("#trigger-train").checked;
+  const p = await api("GET", "/api/lstm/predict" + qs({ symbol, use_fallback: $("#use-fallback").checked ? 1 : 0,
+                                                          trigger_train_async: trigger ? 1 : 0 }));
+  if (p.job_id) setMsg("#train-msg", `触发任务 triggers job ${p.job_id}`, "ok");
   predictions[p.symbol || symbol] = { ...p, symbol: p.symbol || symbol };
   localStorage.setItem(PRED_KEY, JSON.stringify(predictions));
   renderPredictions();
