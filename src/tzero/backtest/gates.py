@@ -40,7 +40,7 @@ from sqlalchemy.orm import sessionmaker
 from tzero.data.appdb import ResearchVariant
 
 STATUSES = ("kept", "watch", "blocked")
-STRATEGIES = ("t0", "topk")
+STRATEGIES = ("t0", "topk", "daily")
 
 
 @dataclass(frozen=True)

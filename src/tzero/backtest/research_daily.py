@@ -1,0 +1,702 @@
+"""Daily research: the served daily models as position timing around held base positions.
+
+The three daily models that vote in the served Signal (LSTM timing, ARIMA
+anchor, HMM regime; :mod:`tzero.signals.engine`) are judged here out of sample,
+the daily analogue of 做T (:mod:`tzero.backtest.research_t0`):
+
+- every holding starts with a base position worth :data:`BASE_VALUE_CNY` at the
+  open of the first simulated session (lots by :func:`tzero.market.rules.round_buy`);
+- after each session's close *t* a model forecasts the next
+  :data:`HORIZON` sessions from bars ``<= t`` only. Bearish (``prob_up <
+  0.5 − margin``) sets the target to ``(1 − f)`` of the base, bullish
+  (``prob_up > 0.5 + margin``) back to the base; in between the target is
+  kept (hysteresis, as in the T+0 variants);
+- the order fills at the **open of t+1** (:meth:`CostModel.fill_price`
+  slippage, :meth:`CostModel.fees`: commission with its 5 CNY minimum, stamp
+  duty on sells, transfer fee), refused when that open is at limit-down (sell)
+  or limit-up (buy) of the board's band around the ex-date reference of the
+  previous raw close (``prev_close × f_prev / f_t``, as in
+  :mod:`tzero.backtest.topk`), or when the stock has no bar (suspended). A
+  refused order is retried at the next open while the target stands.
+
+Prices and corporate actions: fills, limits, lots and fees use **unadjusted**
+prices. At an ex-date (hfq ``adj_factor`` ``f_prev → f_t``) both the variant's
+and the buy-and-hold shares are multiplied by ``f_t / f_prev`` (dividends and
+bonus shares reinvested at the reference price, as :mod:`tzero.backtest.topk`
+does), so a dividend or split creates no false P&L. The models read **hfq**
+bars: every model input is a return, a ratio or a min-max normalisation, so
+hfq and the served qfq give the same features, and hfq at *t* depends on no
+factor after *t* (qfq is anchored on the last stored factor).
+
+Daily return of a variant (decimal): the change of ``(variant equity −
+buy-and-hold equity)`` on day *t* over the buy-and-hold value at *t−1*,
+summed over the holdings (numerator and denominator), i.e. the return **in
+excess of simply holding** the book, as for T+0. Cash earns nothing.
+Trades (the min-trades gate) are filled orders.
+
+Walk-forward (:func:`tzero.backtest.walkforward.rolling_windows`): train
+:data:`DAILY_TRAIN` sessions (a symbol with less history uses what it has,
+at least :data:`DAILY_MIN_TRAIN`), gap :data:`DAILY_GAP` (the label horizon),
+test :data:`DAILY_TEST`. Every model is refitted per window on bars up to the
+train end only; the test sessions' forecasts are out of sample. In-sample
+metrics (decay gate only) come from the same variant simulated over each
+window's train sessions with the model fitted there.
+
+Variants (:data:`DAILY_VARIANTS`; the DSR's N counts them):
+
+==============  ==============================================================
+``lstm``        the LSTM direction head's ``prob_up`` over 5 sessions
+``arima``       ARIMA's ``prob_up`` of the 5-session cumulative return
+``hmm``         HMM's ``prob_up`` of the 5-session cumulative return (filtered
+                state probabilities)
+``combined``    the served Signal's ``prob_up`` (mean of the three models'
+                ``prob_up``, :func:`tzero.signals.signal.build_signal`)
+``momentum``    naive baseline: sell when the last 5-session return < −x, back
+                to base when > x
+==============  ==============================================================
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import multiprocessing as mp
+import os
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from tzero.backtest.costs import CostModel
+from tzero.backtest.metrics import performance
+from tzero.backtest.walkforward import Window, rolling_windows
+from tzero.market import rules
+
+log = logging.getLogger(__name__)
+
+#: The value of each holding's base position at the first simulated open (CNY).
+BASE_VALUE_CNY = 1_000_000.0
+#: Forecast horizon in sessions (the label horizon of the daily models).
+HORIZON = 5
+#: Walk-forward sessions: train part, smallest train part accepted, test part, gap.
+DAILY_TRAIN, DAILY_MIN_TRAIN, DAILY_TEST, DAILY_GAP = 480, 250, 121, HORIZON
+#: Bars before a train part given to the fit for feature warm-up (LSTM: 93 rows).
+WARMUP_SESSIONS = 150
+#: Forecast columns, one per rule (NaN = no forecast that day).
+FORECAST_COLUMNS = ("lstm", "arima", "hmm", "combined", "momentum")
+#: Models refitted per window.
+MODELS = ("lstm", "arima", "hmm")
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class DailyVariant:
+    """One tried daily timing variant.
+
+    Attributes:
+        name: unique label, e.g. ``lstm-m0.05``.
+        rule: forecast column driving it (one of :data:`FORECAST_COLUMNS`); also the
+            model name verdicts are stored under (``lstm``, ``arima``, ``hmm`` are
+            the served daily models, ``combined`` the Signal, ``momentum`` the baseline).
+        params: ``margin`` (probability, prob rules) or ``x`` (decimal 5-session
+            return, momentum), and ``f`` (share of the base sold when bearish).
+    """
+
+    name: str
+    rule: str
+    params: dict = field(default_factory=dict)
+
+    @property
+    def model(self) -> str:
+        """The model name of the verdict (the rule)."""
+        return self.rule
+
+
+DAILY_VARIANTS: tuple[DailyVariant, ...] = (
+    DailyVariant("lstm-m0.05", "lstm", {"margin": 0.05, "f": 0.5}),
+    DailyVariant("lstm-m0.10", "lstm", {"margin": 0.10, "f": 0.5}),
+    DailyVariant("arima-m0.02", "arima", {"margin": 0.02, "f": 0.5}),
+    DailyVariant("arima-m0.05", "arima", {"margin": 0.05, "f": 0.5}),
+    DailyVariant("hmm-m0.02", "hmm", {"margin": 0.02, "f": 0.5}),
+    DailyVariant("hmm-m0.05", "hmm", {"margin": 0.05, "f": 0.5}),
+    DailyVariant("combined-m0.03", "combined", {"margin": 0.03, "f": 0.5}),
+    DailyVariant("combined-m0.06", "combined", {"margin": 0.06, "f": 0.5}),
+    DailyVariant("momentum-x2%", "momentum", {"x": 0.02, "f": 0.5}),
+    DailyVariant("momentum-x5%", "momentum", {"x": 0.05, "f": 0.5}),
+)
+
+
+# ----------------------------------------------------------------------------- actions
+def targets(forecast: np.ndarray, variant: DailyVariant) -> np.ndarray:
+    """Target position (fraction of the base) decided at each close.
+
+    Args:
+        forecast: ``[T]`` the variant's forecast column: ``prob_up`` (probability)
+            for the model rules, the last 5-session return (decimal) for momentum;
+            NaN = no forecast.
+        variant: rule and thresholds.
+
+    Returns:
+        float ``[T]``: ``1 − f`` when bearish, ``1.0`` when bullish, NaN (keep
+        the current target) otherwise.
+
+    Raises:
+        ValueError: unknown rule.
+    """
+    if variant.rule not in FORECAST_COLUMNS:
+        raise ValueError(f"unknown daily rule {variant.rule!r}: expected {list(FORECAST_COLUMNS)}")
+    x = np.asarray(forecast, float)
+    p = variant.params
+    if variant.rule == "momentum":
+        bear, bull = x < -p["x"], x > p["x"]
+    else:
+        bear, bull = x < 0.5 - p["margin"], x > 0.5 + p["margin"]
+    out = np.full(len(x), np.nan)
+    out[bull] = 1.0
+    out[bear] = 1.0 - p["f"]
+    return out
+
+
+# --------------------------------------------------------------------------- simulator
+@dataclass
+class TimingResult:
+    """One holding's timing run.
+
+    Attributes:
+        daily: per session: ``trade_date``, ``excess_pnl`` (CNY, variant − hold
+            equity change), ``hold_prev`` (buy-and-hold value at the previous
+            close, CNY), ``ret`` (decimal excess return), ``shares``, ``hold_shares``,
+            ``cash`` (CNY), ``fees`` (CNY), ``traded`` (CNY value filled).
+        trades: filled orders: ``trade_date, side, shares, price`` (fill, CNY),
+            ``fees`` (CNY), ``pnl`` (CNY, on the buy closing a sell-first leg; NaN else).
+        rejected: ``(date, side, reason)`` of refused orders.
+        base_shares: shares bought at the start.
+    """
+
+    daily: pd.DataFrame
+    trades: pd.DataFrame
+    rejected: list[tuple]
+    base_shares: int
+
+
+@dataclass
+class _Leg:
+    """The open sell-first leg: hfq shares sold and the net cash they brought."""
+
+    q_hfq: float = 0.0
+    cash: float = 0.0
+
+
+def _order(ts_code: str, want: float, held: float, hold: float) -> tuple[str | None, int]:
+    """``(side, shares)`` moving ``held`` towards ``want × hold`` shares, in valid lots
+    (:func:`tzero.market.rules.round_buy`; a sell of whole lots is always valid)."""
+    diff = want * hold - held
+    q = rules.round_buy(ts_code, abs(diff))
+    if q == 0:
+        return None, 0
+    return ("buy" if diff > 0 else "sell"), q
+
+
+def simulate_timing(ts_code: str, days, open_, close, factor, has_bar, down, up, target, *,
+                    costs: CostModel, base_value: float = BASE_VALUE_CNY) -> TimingResult:
+    """Timing of one holding around its base position (module docstring rules).
+
+    Args:
+        ts_code: the code traded (lots, fees).
+        days: ``[T]`` sessions.
+        open_: ``[T]`` raw opens (CNY; NaN when no bar).
+        close: ``[T]`` raw closes, last known close where there is no bar (CNY).
+        factor: ``[T]`` hfq adj factor, forward-filled.
+        has_bar: ``[T]`` bool, False when suspended (no order fills).
+        down, up: ``[T]`` limit-down / limit-up prices of the day (CNY; NaN = none).
+        target: ``[T]`` target fraction of the base decided at the close
+            (:func:`targets`; NaN = keep), filled at the next open.
+        costs: the cost model.
+        base_value: value of the base position at the first open (CNY).
+
+    Returns:
+        :class:`TimingResult` (empty when no session has a bar).
+
+    Raises:
+        RuleError: an index ts_code or a date the fee schedules do not cover.
+    """
+    days = pd.DatetimeIndex(days)
+    o, c, f = (np.asarray(a, float) for a in (open_, close, factor))
+    ok, tgt = np.asarray(has_bar, bool), np.asarray(target, float)
+    first = int(np.argmax(ok)) if ok.any() else len(days)
+    base = rules.round_buy(ts_code, base_value / o[first]) if first < len(days) else 0
+    hold = held = float(base)
+    cash, want, prev_level = 0.0, 1.0, 0.0
+    hold_prev = hold * o[first] if base else 0.0
+    leg, rows, trades, rejected = _Leg(), [], [], []
+    for t in range(first, len(days)):
+        if t > first and f[t] != f[t - 1]:
+            r = f[t] / f[t - 1]
+            hold, held = hold * r, held * r
+        side, q = _order(ts_code, want, held, hold)
+        fee = traded = 0.0
+        if side is not None:
+            reason = _refusal(side, ok[t], o[t], down[t], up[t])
+            if reason:
+                rejected.append((days[t], side, reason))
+            else:
+                px = costs.fill_price(side, o[t])
+                fee = costs.fees(ts_code, side, px, q, days[t]).total
+                traded = px * q
+                pnl = _leg_pnl(leg, side, q, px, fee, f[t])
+                cash += -traded - fee if side == "buy" else traded - fee
+                held += q if side == "buy" else -q
+                trades.append((days[t], side, q, px, fee, pnl))
+        level = held * c[t] + cash - hold * c[t]
+        rows.append((days[t], level - prev_level, hold_prev, held, hold, cash, fee, traded))
+        prev_level, hold_prev = level, hold * c[t]
+        if not math.isnan(tgt[t]):
+            want = float(tgt[t])
+    daily = pd.DataFrame(rows, columns=["trade_date", "excess_pnl", "hold_prev", "shares",
+                                        "hold_shares", "cash", "fees", "traded"])
+    daily["ret"] = daily["excess_pnl"] / daily["hold_prev"].where(daily["hold_prev"] > 0)
+    tr = pd.DataFrame(trades, columns=["trade_date", "side", "shares", "price", "fees", "pnl"])
+    return TimingResult(daily, tr, rejected, base)
+
+
+def _refusal(side: str, has_bar: bool, price: float, down: float, up: float) -> str:
+    """Why an order at the open cannot fill ('' when it can)."""
+    if not has_bar:
+        return "suspended"
+    if side == "sell" and np.isfinite(down) and price <= down:
+        return "limit_down"
+    if side == "buy" and np.isfinite(up) and price >= up:
+        return "limit_up"
+    return ""
+
+
+def _leg_pnl(leg: _Leg, side: str, q: int, px: float, fee: float, f: float) -> float:
+    """Realised CNY P&L of a buy closing (part of) the sell-first leg; NaN otherwise."""
+    if side == "sell":
+        leg.q_hfq += q * f
+        leg.cash += px * q - fee
+        return float("nan")
+    if leg.q_hfq <= 0:
+        return float("nan")
+    share = min(1.0, q * f / leg.q_hfq)
+    pnl = share * leg.cash - (px * q + fee)
+    leg.q_hfq, leg.cash = leg.q_hfq * (1 - share), leg.cash * (1 - share)
+    return float(pnl)
+
+
+# ----------------------------------------------------------------------------- market
+@dataclass
+class DailyMarket:
+    """Dense ``[T, N]`` unadjusted market arrays on the session grid (see topk's rules).
+
+    Attributes:
+        days, codes: the grid. open/close: raw CNY (close forward-filled).
+        has_bar: bool. factor: hfq factor (forward-filled). down/up: limit prices.
+    """
+
+    days: pd.DatetimeIndex
+    codes: list[str]
+    open: np.ndarray
+    close: np.ndarray
+    has_bar: np.ndarray
+    factor: np.ndarray
+    down: np.ndarray
+    up: np.ndarray
+
+
+def daily_market(bars: pd.DataFrame, days: pd.DatetimeIndex, codes: list[str]) -> DailyMarket:
+    """Market arrays of raw bars with an ``adj_factor`` column on ``days`` × ``codes``.
+
+    Limits use the ex-date reference price and each board's dated band, a bar
+    with zero volume counts as suspended (the rules of :mod:`tzero.backtest.topk`,
+    whose grid builder this reuses).
+    """
+    from tzero.backtest.topk import _market
+
+    m = _market(bars, pd.DatetimeIndex(days), list(codes))
+    return DailyMarket(m.days, m.codes, m.open, m.close, m.has_bar, m.factor, m.down, m.up)
+
+
+# -------------------------------------------------------------------------- forecasts
+def _fit_lstm(bars: pd.DataFrame, lstm_config, seed: int):
+    from tzero.models.lstm import LstmForecaster
+    from tzero.signals.engine import make_model
+
+    m = LstmForecaster(lstm_config) if lstm_config is not None else make_model("lstm", True, seed)
+    return m.fit(bars)
+
+
+def _lstm_path(model, bars: pd.DataFrame) -> pd.Series:
+    """``prob_up`` at every session of ``bars`` (window ending there; data ≤ t only)."""
+    pw = model.predict_windows(bars)
+    return pd.Series(pw["prob_up"].to_numpy(float), index=pd.DatetimeIndex(pw["trade_time"]))
+
+
+def _arima_path(model, code: str, bars: pd.DataFrame, when: pd.DatetimeIndex) -> pd.Series:
+    """ARIMA ``prob_up`` of the 5-session return at each ``when`` session.
+
+    Equals ``model.predict(bars, t)`` (step :data:`HORIZON`) for each t: the same
+    fixed model filtered over the last ``window`` log returns up to t.
+    """
+    cfg = model.config
+    t_idx = pd.DatetimeIndex(bars["trade_time"])
+    y_all = np.diff(np.log(bars["close"].to_numpy(float)))
+    pos = t_idx.get_indexer(when)
+    out = np.full(len(when), np.nan)
+    for k, i in enumerate(pos):
+        if i < cfg.min_obs:           # predict needs min_obs returns up to t
+            continue
+        y = y_all[:i][-cfg.window:]
+        out[k] = float(model._forecast(code, y)["prob_up"].iloc[HORIZON - 1])
+    return pd.Series(out, index=when)
+
+
+def _hmm_path(model, code: str, bars: pd.DataFrame, when: pd.DatetimeIndex) -> pd.Series:
+    """HMM ``prob_up`` of the 5-session return at each ``when`` session.
+
+    One forward filter over the features of ``bars`` (causal: row t uses
+    observations ≤ t). It equals ``model.predict(bars, t)`` while ``bars``
+    holds at most ``window`` observations (the caller passes fewer).
+    """
+    from tzero.models.hmm import filtered_state_probs, forecast_from_probs, hmm_features
+
+    cfg = model.config
+    close, vol = bars["close"].to_numpy(float), bars["volume"].to_numpy(float)
+    with np.errstate(divide="ignore", invalid="ignore"):   # the rows hmm_features keeps
+        r = pd.Series(np.log(close)).diff()
+        v = pd.Series(vol, dtype=float)
+        x3 = np.column_stack([r, r.rolling(cfg.vol_window).std(),
+                              np.log(v / v.shift(1).rolling(cfg.volume_window).mean())])
+    keep = np.isfinite(x3).all(axis=1)
+    x = hmm_features(close, vol, cfg.vol_window, cfg.volume_window)
+    p = model.params_[code]
+    probs = filtered_state_probs(p, x)
+    row = np.cumsum(keep) - 1                        # feature row of each bar (valid up to t)
+    t_idx = pd.DatetimeIndex(bars["trade_time"])
+    out = np.full(len(when), np.nan)
+    for k, i in enumerate(t_idx.get_indexer(when)):
+        if i < 0 or row[i] + 1 < cfg.min_obs:
+            continue
+        out[k] = float(forecast_from_probs(p, probs[row[i]], HORIZON)["prob_up"].iloc[-1])
+    return pd.Series(out, index=when)
+
+
+def _momentum_path(bars: pd.DataFrame) -> pd.Series:
+    """The last 5-session return (decimal) at every session (close_t / close_{t−5} − 1)."""
+    c = bars["close"].astype(float)
+    return pd.Series((c / c.shift(HORIZON) - 1).to_numpy(), index=pd.DatetimeIndex(bars["trade_time"]))
+
+
+def _window_fit(code: str, bars: pd.DataFrame, w: Window, models: tuple[str, ...], lstm_config,
+                seed: int) -> pd.DataFrame:
+    """Forecasts of one symbol in one window: its test sessions (oos) and train sessions (is).
+
+    The fit sees bars ``<= w.train_end`` only (at most ``DAILY_TRAIN +
+    WARMUP_SESSIONS``); forecasts at t read bars ``<= t`` only.
+    """
+    from tzero.errors import ModelError
+    from tzero.models.arima import ArimaForecaster
+    from tzero.signals.engine import make_model
+
+    t = pd.DatetimeIndex(bars["trade_time"])
+    fit_bars = bars.loc[t <= w.train_end].tail(DAILY_TRAIN + WARMUP_SESSIONS).reset_index(drop=True)
+    n_train = int(((t >= w.train_start) & (t <= w.train_end)).sum())
+    if n_train < DAILY_MIN_TRAIN and len(fit_bars) < DAILY_MIN_TRAIN + WARMUP_SESSIONS:
+        return pd.DataFrame()
+    pred = bars.loc[t <= w.test_end].tail(len(fit_bars) + 2 * DAILY_TEST).reset_index(drop=True)
+    pt = pd.DatetimeIndex(pred["trade_time"])
+    is_days = pt[(pt >= max(w.train_start, fit_bars["trade_time"].iloc[0])) & (pt <= w.train_end)]
+    oos_days = pt[(pt >= w.test_start) & (pt <= w.test_end)]
+    when = is_days.append(oos_days)
+    fc = pd.DataFrame(index=when)
+    fc["momentum"] = _momentum_path(pred).reindex(when)
+    fitters = {
+        "lstm": lambda: _lstm_path(_fit_lstm(fit_bars, lstm_config, seed), pred).reindex(when),
+        "arima": lambda: _arima_path(ArimaForecaster().fit(fit_bars), code, pred, when),
+        "hmm": lambda: _hmm_path(make_model("hmm", seed=seed).fit(fit_bars), code, pred, when),
+    }
+    for name in models:
+        try:
+            fc[name] = fitters[name]().to_numpy()
+        except ModelError as exc:
+            log.info("daily research: %s %s window %d: %s", code, name, w.index, exc)
+            fc[name] = np.nan
+    for name in MODELS:
+        if name not in fc:
+            fc[name] = np.nan
+    votes = fc[list(MODELS)]                        # the Signal's prob_up: mean of the votes
+    fc["combined"] = votes.mean(axis=1, skipna=True)
+    fc["sample"] = ["is"] * len(is_days) + ["oos"] * len(oos_days)
+    fc["window"] = w.index
+    fc["ts_code"] = code
+    return fc.rename_axis("trade_date").reset_index()
+
+
+def symbol_forecasts(code: str, bars: pd.DataFrame, windows: list[Window], *,
+                     models: tuple[str, ...] = MODELS, lstm_config=None, seed: int = 42
+                     ) -> pd.DataFrame:
+    """Walk-forward forecasts of one symbol (every window, in and out of sample).
+
+    Args:
+        code: the ts_code.
+        bars: hfq daily Bars of ``code`` (sorted by ``trade_time``).
+        windows: walk-forward windows over sessions.
+        models: which of :data:`MODELS` to fit (others are NaN).
+        lstm_config: an :class:`~tzero.models.lstm.LstmConfig` (None: the served
+            fast LSTM, ``make_model("lstm", fast=True, seed=seed)``).
+        seed: model seed.
+
+    Returns:
+        Long frame ``trade_date, ts_code, window, sample`` (``is``/``oos``) and one
+        column per :data:`FORECAST_COLUMNS` (``prob_up`` or the 5-session return;
+        NaN where a model could not forecast). Empty when no window fits.
+    """
+    import torch
+
+    torch.set_num_threads(1)
+    bars = bars.sort_values("trade_time").reset_index(drop=True)
+    frames = [_window_fit(code, bars, w, models, lstm_config, seed) for w in windows]
+    frames = [f for f in frames if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _worker(args) -> pd.DataFrame:
+    code, bars, windows, models, lstm_config, seed = args
+    return symbol_forecasts(code, bars, windows, models=models, lstm_config=lstm_config, seed=seed)
+
+
+def walk_forward_forecasts(hfq: pd.DataFrame, windows: list[Window], *, models=MODELS,
+                           lstm_config=None, seed: int = 42, n_jobs: int = 1,
+                           progress: Progress | None = None) -> pd.DataFrame:
+    """:func:`symbol_forecasts` of every symbol of ``hfq``, ``n_jobs`` symbols at once.
+
+    Returns:
+        The concatenated long frame (see :func:`symbol_forecasts`).
+    """
+    tasks = [(str(c), g.reset_index(drop=True), windows, tuple(models), lstm_config, seed)
+             for c, g in hfq.groupby("ts_code", sort=True)]
+    out = []
+    if n_jobs <= 1 or len(tasks) <= 1:
+        for t in tasks:
+            out.append(_worker(t))
+            _note(progress, f"daily: {t[0]}: forecasts done")
+    else:
+        with ProcessPoolExecutor(max_workers=min(n_jobs, len(tasks)),
+                                 mp_context=mp.get_context("spawn")) as pool:
+            for t, fc in zip(tasks, pool.map(_worker, tasks), strict=True):
+                out.append(fc)
+                _note(progress, f"daily: {t[0]}: forecasts done")
+    out = [f for f in out if len(f)]
+    return pd.concat(out, ignore_index=True) if out else pd.DataFrame()
+
+
+def _note(progress: Progress | None, msg: str) -> None:
+    log.info(msg)
+    if progress:
+        progress(msg)
+
+
+# ----------------------------------------------------------------------- simulation
+def _simulate_book(fc: pd.DataFrame, market: DailyMarket, variant: DailyVariant,
+                   costs: CostModel, days: pd.DatetimeIndex) -> dict:
+    """Every holding of ``market`` timed over ``days``; the book's excess returns."""
+    grid = market.days.get_indexer(days)
+    pnl = np.zeros(len(days))
+    hold_prev = np.zeros(len(days))
+    trades, fees, traded = [], 0.0, 0.0
+    for j, code in enumerate(market.codes):
+        col = (fc.loc[fc["ts_code"] == code].set_index("trade_date")[variant.rule]
+               .reindex(days) if len(fc) else pd.Series(np.nan, index=days))
+        res = simulate_timing(code, days, market.open[grid, j], market.close[grid, j],
+                              market.factor[grid, j], market.has_bar[grid, j],
+                              market.down[grid, j], market.up[grid, j],
+                              targets(col.to_numpy(float), variant), costs=costs)
+        if res.daily.empty:
+            continue
+        at = days.get_indexer(pd.DatetimeIndex(res.daily["trade_date"]))
+        pnl[at] += res.daily["excess_pnl"].to_numpy()
+        hold_prev[at] += res.daily["hold_prev"].to_numpy()
+        if len(res.trades):
+            trades.append(res.trades)
+        fees += float(res.daily["fees"].sum())
+        traded += float(res.daily["traded"].sum())
+    ok = hold_prev > 0
+    rets = pd.Series(pnl[ok] / hold_prev[ok], index=days[ok])
+    tr = pd.concat(trades, ignore_index=True) if trades else pd.DataFrame({"pnl": []})
+    turnover = traded / hold_prev[ok].sum() if ok.any() else float("nan")
+    return {"returns": rets, "trades": tr, "fees": fees, "turnover": turnover}
+
+
+def simulate_variants(fc: pd.DataFrame, market: DailyMarket, variants=DAILY_VARIANTS,
+                      costs: CostModel | None = None) -> list[dict]:
+    """OOS and per-window IS book runs of every variant.
+
+    Args:
+        fc: :func:`walk_forward_forecasts` output.
+        market: :func:`daily_market` of the holdings.
+        variants: the variants to try.
+        costs: the cost model (default ``CostModel()``).
+
+    Returns:
+        One dict per variant: ``variant, model, params, oos`` (book run dict:
+        ``returns, trades, fees, turnover``) and ``is`` (list of such, one per window).
+    """
+    costs = costs or CostModel()
+    oos_fc = fc.loc[fc["sample"] == "oos"] if len(fc) else fc
+    oos_days = pd.DatetimeIndex(sorted(oos_fc["trade_date"].unique())) if len(fc) else \
+        pd.DatetimeIndex([])
+    out = []
+    for v in variants:
+        row = {"variant": v.name, "model": v.model, "params": dict(v.params),
+               "oos": _simulate_book(oos_fc, market, v, costs, oos_days), "is": []}
+        for _, g in (fc.loc[fc["sample"] == "is"].groupby("window") if len(fc) else []):
+            wd = pd.DatetimeIndex(sorted(g["trade_date"].unique()))
+            if len(wd) > 1:
+                row["is"].append(_simulate_book(g, market, v, costs, wd))
+        out.append(row)
+    return out
+
+
+def _metrics(run: dict, n_trials: int, trial_sharpes=None) -> dict:
+    m = performance(run["returns"], trades=run["trades"][["pnl"]], fees=run["fees"],
+                    turnover=run["turnover"], n_trials=n_trials, trial_sharpes=trial_sharpes)
+    m["excess_annual_return"] = m["annual_return"]
+    return m
+
+
+def summarise(rows: list[dict], series: str) -> list[dict]:
+    """Rows in the shape of :func:`tzero.backtest.research_t0.summarise` (strategy ``daily``).
+
+    DSR's N is the number of variants; its V the variance of their OOS Sharpe
+    ratios (all run on the same holdings and sessions).
+
+    Returns:
+        ``strategy, variant, model, series, params, oos_metrics, is_metrics,
+        equity`` (cumulative OOS excess return, Series by date) per variant.
+    """
+    n = len(rows)
+    base = [_metrics(r["oos"], n) for r in rows]
+    srs = [m["sharpe"] for m in base if math.isfinite(m["sharpe"])]
+    out = []
+    for r, m in zip(rows, base, strict=True):
+        oos = _metrics(r["oos"], n, srs) if len(srs) > 1 else m
+        is_m = None
+        if r["is"]:
+            runs = r["is"]
+            rets = pd.concat([x["returns"].reset_index(drop=True) for x in runs], ignore_index=True)
+            trades = pd.concat([x["trades"][["pnl"]] for x in runs if len(x["trades"])]
+                               or [pd.DataFrame({"pnl": []})], ignore_index=True)
+            is_m = performance(rets, trades=trades, fees=sum(x["fees"] for x in runs), n_trials=n)
+        out.append({"strategy": "daily", "variant": r["variant"], "model": r["model"],
+                    "series": series, "params": r["params"], "oos_metrics": oos,
+                    "is_metrics": is_m, "equity": r["oos"]["returns"].sort_index().cumsum()})
+    return out
+
+
+# ------------------------------------------------------------------------------ entry
+def load_daily_bars(store, codes: list[str], start=None, end=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(raw, hfq)`` daily bars of ``codes``; ``raw`` has an ``adj_factor`` column.
+
+    Raises:
+        StoreError: a code without stored bars, or raw/hfq rows not aligned.
+    """
+    from tzero.data.bars import read_bars
+    from tzero.errors import StoreError
+
+    raw = read_bars(store, codes, "1d", "none", start, end)
+    hfq = read_bars(store, codes, "1d", "hfq", start, end)
+    missing = sorted(set(codes) - set(raw["ts_code"]))
+    if missing:
+        raise StoreError(f"no daily bars in the store for {missing}; ingest them first "
+                         "(`tzero ingest tdx DIR`)")
+    if len(raw) != len(hfq):
+        raise StoreError("raw and hfq daily bars are not row-aligned; re-ingest the store")
+    raw = raw.assign(adj_factor=(hfq["close"] / raw["close"]).to_numpy())
+    return raw, hfq
+
+
+def daily_windows(sessions: pd.DatetimeIndex, start) -> list[Window]:
+    """Walk-forward windows whose first test part starts at the first session ≥ ``start``."""
+    sessions = pd.DatetimeIndex(sessions).unique().sort_values()
+    s0 = int(sessions.searchsorted(pd.Timestamp(start))) if start is not None else 0
+    lead = DAILY_TRAIN + DAILY_GAP
+    first = max(0, s0 - lead)
+    return rolling_windows(sessions[first:], DAILY_TRAIN, DAILY_TEST, gap=DAILY_GAP)
+
+
+def run_daily_bars(raw: pd.DataFrame, hfq: pd.DataFrame, *, start="2019-01-01", end=None,
+                   variants=DAILY_VARIANTS, models=MODELS, lstm_config=None, seed: int = 42,
+                   costs: CostModel | None = None, n_jobs: int = 1,
+                   progress: Progress | None = None) -> tuple[list[dict], pd.DataFrame]:
+    """The daily family on given bars: forecasts, book runs, metrics.
+
+    Args:
+        raw: unadjusted daily Bars with ``adj_factor`` (hfq factor), all holdings,
+            from well before ``start`` (train history).
+        hfq: the same bars hfq-adjusted (what the models read).
+        start, end: first and last OOS session (dates).
+        variants, models, lstm_config, seed: what is tried and how it is fitted.
+        costs: the cost model (default ``CostModel()``).
+        n_jobs: symbols fitted at once (processes).
+
+    Returns:
+        ``(rows, forecasts)``: rows as :func:`summarise`, the forecast frame.
+    """
+    if end is not None:
+        raw = raw.loc[raw["trade_time"] <= pd.Timestamp(end)]
+        hfq = hfq.loc[hfq["trade_time"] <= pd.Timestamp(end)]
+    sessions = pd.DatetimeIndex(raw["trade_time"]).normalize().unique().sort_values()
+    windows = daily_windows(sessions, start)
+    if not windows:
+        return [], pd.DataFrame()
+    _note(progress, f"daily: {raw['ts_code'].nunique()} holdings, {len(windows)} windows "
+                    f"{DAILY_TRAIN}/{DAILY_GAP}/{DAILY_TEST}, test {windows[0].test_start.date()}"
+                    f"..{windows[-1].test_end.date()}")
+    fc = walk_forward_forecasts(hfq, windows, models=models, lstm_config=lstm_config, seed=seed,
+                                n_jobs=n_jobs, progress=progress)
+    codes = sorted(raw["ts_code"].unique())
+    market = daily_market(raw, sessions, codes)
+    rows = simulate_variants(fc, market, variants, costs)
+    series = f"{len(codes)} holdings"
+    out = summarise(rows, series)
+    for r in out:
+        r["params"] = {**r["params"], "train": DAILY_TRAIN, "test": DAILY_TEST, "gap": DAILY_GAP,
+                       "windows": len(windows), "codes": codes, "base_value": BASE_VALUE_CNY}
+    return out, fc
+
+
+def run_daily_family(settings, *, codes: list[str] | None = None, start="2019-01-01", end=None,
+                     progress: Progress | None = None, n_jobs: int | None = None,
+                     lstm_config=None) -> list[dict]:
+    """All daily timing variants on the holdings, walk-forward, out of sample.
+
+    Args:
+        settings: :class:`~tzero.settings.Settings` (store, costs, seed).
+        codes: the holdings (default :data:`tzero.signals.engine.DEFAULT_HOLDINGS`).
+        start: first OOS session (the train history before it is read too).
+        end: last session (default: all stored).
+        progress: ``progress(message)``.
+        n_jobs: symbols fitted at once (default ``min(2, cpu count)``).
+        lstm_config: LSTM configuration override (tests); None = the served fast LSTM.
+
+    Returns:
+        One row per variant, as :func:`tzero.backtest.research_t0.summarise`
+        returns them, with ``strategy="daily"``.
+
+    Raises:
+        StoreError: a holding without stored daily bars.
+    """
+    from tzero.data.store import MarketStore
+    from tzero.signals.engine import DEFAULT_HOLDINGS
+
+    codes = list(codes or DEFAULT_HOLDINGS)
+    lead = pd.Timestamp(start) - pd.DateOffset(years=3) if start is not None else None
+    raw, hfq = load_daily_bars(MarketStore(settings.store_dir), codes, lead, end)
+    jobs = n_jobs if n_jobs is not None else max(1, min(2, os.cpu_count() or 1))
+    rows, _ = run_daily_bars(raw, hfq, start=start, end=end, lstm_config=lstm_config,
+                             seed=settings.seed, costs=CostModel.from_settings(settings),
+                             n_jobs=jobs, progress=progress)
+    return rows
