@@ -114,7 +114,8 @@ def backtest(strategy: str = typer.Option(..., "--strategy", help="t0 | topk"),
 
 
 @research_app.command("report")
-def research_report(strategies: str = typer.Option("t0,topk", "--strategies", help="comma-separated"),
+def research_report(strategies: str = typer.Option("t0,topk,daily", "--strategies",
+                                                   help="comma-separated: t0, topk, daily"),
                     start: str = typer.Option(None, "--start", help="topk panel start"),
                     end: str = typer.Option(None, "--end", help="topk panel end"),
                     as_json: bool = typer.Option(False, "--json")) -> None:

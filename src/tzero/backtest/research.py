@@ -4,11 +4,13 @@
 
 1. **T+0** (:mod:`tzero.backtest.research_t0`): every intraday series of the
    shared data × every variant of :data:`~tzero.backtest.research_t0.T0_VARIANTS`.
-2. **Top-k** daily rebalance on the CSI 300 (membership as of each date):
+2. **Daily** position timing around each default holding, driven by the
+   daily models that vote in the served Signal (:mod:`tzero.backtest.research_daily`).
+3. **Top-k** daily rebalance on the CSI 300 (membership as of each date):
    scores ``momentum`` (naive), ``reversal`` and ``ridge`` (refit per window)
    × the presets of :data:`TOPK_PRESETS`, walk-forward with rolling windows of
    :data:`TOPK_TRAIN` / :data:`TOPK_TEST` sessions and a gap of the label horizon.
-3. Each family's metrics on one yardstick (:func:`tzero.backtest.metrics.performance`),
+4. Each family's metrics on one yardstick (:func:`tzero.backtest.metrics.performance`),
    DSR deflated by the number of variants the family tried (counted here), then
    the gates (:func:`tzero.backtest.gates.judge`: "fail = block", spec 003 §3),
    saved in one transaction (``research_variant``), so blocked models stop
@@ -206,14 +208,14 @@ def _restrict(panel, codes: list[str]):
                    membership=panel.membership.loc[panel.membership["ts_code"].isin(keep)])
 
 
-def run_research(settings, *, strategies=("t0", "topk"), start=None, end=None,
+def run_research(settings, *, strategies=("t0", "topk", "daily"), start=None, end=None,
                  gate_config: gates.GateConfig | None = None, save: bool = True,
                  progress: Progress | None = None) -> ResearchRun:
     """Run, judge and (with ``save``) store every variant of the chosen strategies.
 
     Args:
         settings: the :class:`~tzero.settings.Settings` (data folder, store, costs).
-        strategies: any of ``t0``, ``topk``.
+        strategies: any of ``t0``, ``topk``, ``daily``.
         start, end: date range of the top-k panel (default: all stored data).
         gate_config: gate thresholds (default :class:`~tzero.backtest.gates.GateConfig`).
         save: write the verdicts to the app store (atomic, one run id).
@@ -242,6 +244,12 @@ def run_research(settings, *, strategies=("t0", "topk"), start=None, end=None,
         t = time.perf_counter()
         run.rows += run_topk_family(settings, start=start, end=end, progress=progress)
         run.seconds["topk"] = round(time.perf_counter() - t, 1)
+    if "daily" in strategies:
+        from tzero.backtest.research_daily import run_daily_family
+
+        t = time.perf_counter()
+        run.rows += run_daily_family(settings, progress=progress)
+        run.seconds["daily"] = round(time.perf_counter() - t, 1)
     for r in run.rows:
         r["n_trials"] = r["oos_metrics"].get("n_trials", 1)
         r["verdict"] = gates.judge(r["oos_metrics"], r.get("is_metrics"), gate_config)
@@ -259,6 +267,7 @@ def run_research(settings, *, strategies=("t0", "topk"), start=None, end=None,
 def _stored(r: dict) -> dict:
     """The persisted part of a row (the series name goes into the variant and params)."""
     variant = r["variant"] if r["strategy"] == "topk" else f"{r['series']} · {r['variant']}"
+    variant = variant if len(variant) <= 120 else variant[:120]
     return {"strategy": r["strategy"], "variant": variant, "model": r["model"],
             "params": {**r["params"], "series": r["series"]}, "verdict": r["verdict"],
             "oos_metrics": r["oos_metrics"], "is_metrics": r.get("is_metrics"),

@@ -100,7 +100,8 @@ class DailyVariant:
         name: unique label, e.g. ``lstm-m0.05``.
         rule: forecast column driving it (one of :data:`FORECAST_COLUMNS`); also the
             model name verdicts are stored under (``lstm``, ``arima``, ``hmm`` are
-            the served daily models, ``combined`` the Signal, ``momentum`` the baseline).
+            the served daily models, ``combined`` the Signal; the ``momentum``
+            baseline is stored as ``daily_momentum``).
         params: ``margin`` (probability, prob rules) or ``x`` (decimal 5-session
             return, momentum), and ``f`` (share of the base sold when bearish).
     """
@@ -111,8 +112,9 @@ class DailyVariant:
 
     @property
     def model(self) -> str:
-        """The model name of the verdict (the rule)."""
-        return self.rule
+        """The model name of the verdict: the rule, except the baseline, stored as
+        ``daily_momentum`` so it never merges with the top-k ``momentum`` score."""
+        return "daily_momentum" if self.rule == "momentum" else self.rule
 
 
 DAILY_VARIANTS: tuple[DailyVariant, ...] = (
@@ -403,8 +405,7 @@ def _window_fit(code: str, bars: pd.DataFrame, w: Window, models: tuple[str, ...
 
     t = pd.DatetimeIndex(bars["trade_time"])
     fit_bars = bars.loc[t <= w.train_end].tail(DAILY_TRAIN + WARMUP_SESSIONS).reset_index(drop=True)
-    n_train = int(((t >= w.train_start) & (t <= w.train_end)).sum())
-    if n_train < DAILY_MIN_TRAIN and len(fit_bars) < DAILY_MIN_TRAIN + WARMUP_SESSIONS:
+    if len(fit_bars) < DAILY_MIN_TRAIN:             # a symbol listed too recently
         return pd.DataFrame()
     pred = bars.loc[t <= w.test_end].tail(len(fit_bars) + 2 * DAILY_TEST).reset_index(drop=True)
     pt = pd.DatetimeIndex(pred["trade_time"])
@@ -679,7 +680,8 @@ def run_daily_family(settings, *, codes: list[str] | None = None, start="2019-01
         start: first OOS session (the train history before it is read too).
         end: last session (default: all stored).
         progress: ``progress(message)``.
-        n_jobs: symbols fitted at once (default ``min(2, cpu count)``).
+        n_jobs: symbols fitted at once (default ``min(2, cpu count)``), in spawned
+            processes: a script calling this needs the ``if __name__ == "__main__":`` guard.
         lstm_config: LSTM configuration override (tests); None = the served fast LSTM.
 
     Returns:

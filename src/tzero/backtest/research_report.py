@@ -27,6 +27,10 @@ T0_COLUMNS = [("round_trips", "round trips", "int"), ("cost_basis_reduction_annu
               ("profit_factor", "PF", "num"), ("win_rate", "win", "pct"), ("sharpe", "Sharpe", "num"),
               ("sortino", "Sortino", "num"), ("psr", "PSR", "num"), ("dsr", "DSR", "num"),
               ("fees", "fees CNY", "int"), ("turnover", "turnover/day", "pct"), ("n_days", "OOS days", "int")]
+DAILY_COLUMNS = [("n_trades", "orders", "int"), ("annual_return", "excess vs hold /yr", "pct"),
+                 ("max_drawdown", "max DD", "pct"), ("profit_factor", "PF", "num"), ("win_rate", "win", "pct"),
+                 ("sharpe", "Sharpe", "num"), ("sortino", "Sortino", "num"), ("psr", "PSR", "num"),
+                 ("dsr", "DSR", "num"), ("fees", "fees CNY", "int"), ("n_days", "OOS days", "int")]
 TOPK_COLUMNS = [("annual_return", "annual", "pct"), ("excess_return", "excess vs CSI 300", "pct"),
                 ("max_drawdown", "max DD", "pct"), ("profit_factor", "PF", "num"), ("win_rate", "win", "pct"),
                 ("sharpe", "Sharpe", "num"), ("sortino", "Sortino", "num"), ("psr", "PSR", "num"),
@@ -182,6 +186,8 @@ def render_html(data: dict) -> str:
     parts.append(f"<p>{summary}</p>")
     specs: list[dict] = []
     for strategy, title, cols in (("t0", "T+0 (做T) around a held position", T0_COLUMNS),
+                                  ("daily", "Daily position timing around the holdings (served daily models)",
+                                   DAILY_COLUMNS),
                                   ("topk", "Daily top-k rebalance, CSI 300", TOPK_COLUMNS)):
         rows = [r for r in data["rows"] if r["strategy"] == strategy]
         if not rows:
