@@ -276,3 +276,29 @@ def test_config_validation() -> None:
         HmmConfig(n_states=6)
     with pytest.raises(ValueError, match="covariance_type"):
         HmmConfig(covariance_type="tied")  # type: ignore[arg-type]
+
+
+def test_forward_filter_survives_impossible_observations_and_dead_states() -> None:
+    """A state no other state enters (zero column) and an observation impossible under
+    every state used to turn every later probability into NaN."""
+    import numpy as np
+
+    from tzero.models.hmm import forward_filter
+
+    start = np.array([0.5, 0.5, 0.0])
+    trans = np.array([[0.9, 0.1, 0.0], [0.2, 0.8, 0.0], [0.3, 0.3, 0.4]])   # state 2 is dead
+    ll = np.log(np.array([[0.2, 0.5, 0.3], [0.6, 0.1, 0.3], [1e-300, 1e-300, 1e-300],
+                          [0.3, 0.3, 0.3]]))
+    ll[2] = -np.inf                                                           # impossible
+    p = forward_filter(start, trans, ll)
+    assert np.isfinite(p).all() and np.allclose(p.sum(axis=1), 1.0)
+    assert (p[:, 2] == 0).all()
+    # the impossible step keeps the prediction: P(s_2) = P(s_1) @ A
+    assert np.allclose(p[2], p[1] @ trans)
+    # an ordinary sequence is unchanged by the guard (normalised forward algorithm)
+    t2 = trans[:2, :2] / trans[:2, :2].sum(1, keepdims=True)
+    q = forward_filter(np.array([0.5, 0.5]), t2, np.log(np.array([[0.2, 0.5], [0.6, 0.1]])))
+    a0 = np.array([0.5 * 0.2, 0.5 * 0.5])
+    a0 = a0 / a0.sum()
+    a1 = (a0 @ t2) * np.array([0.6, 0.1])
+    assert np.allclose(q, np.vstack([a0, a1 / a1.sum()]))

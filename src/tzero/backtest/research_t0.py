@@ -359,9 +359,13 @@ def forecasts_cached(series: IntradaySeries, cache_dir: Path, *, freq: str = "5m
 
 
 def _model_modules():
-    from tzero.models import intraday_arima, intraday_hmm, intraday_lstm
+    """The modules whose code shapes the intraday forecasts (the cache key hashes them)."""
+    from tzero.features import intraday as features
+    from tzero.models import arima, hmm, intraday_arima, intraday_hmm, intraday_lstm, lstm_nets
+    from tzero.training import loop, windows
 
-    return intraday_arima, intraday_hmm, intraday_lstm
+    return (intraday_arima, intraday_hmm, intraday_lstm, arima, hmm, lstm_nets, loop, windows,
+            features)
 
 
 def window_sizes(n_days: int) -> tuple[int, int]:

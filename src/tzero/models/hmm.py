@@ -404,21 +404,40 @@ def forward_filter(startprob: np.ndarray, transmat: np.ndarray,
     """
     with np.errstate(divide="ignore"):
         log_a = np.log(transmat)
-        la = np.log(startprob) + log_lik[0]
+        prior = np.log(startprob)
     out = np.empty_like(log_lik)
-    la = la - _lse(la[:, None])
+    la = _update(prior, log_lik[0])
     out[0] = la
     for t in range(1, len(log_lik)):
-        la = _lse(la[:, None] + log_a) + log_lik[t]                 # [K, K] -> [K]
-        la = la - _lse(la[:, None])
+        la = _update(_lse(la[:, None] + log_a), log_lik[t])        # [K, K] -> [K]
         out[t] = la
     return np.exp(out)
 
 
+def _update(log_pred: np.ndarray, log_lik: np.ndarray) -> np.ndarray:
+    """Normalised ``log P(s_t | x_1..t)`` from the predicted ``log P(s_t | x_1..t-1)``.
+
+    An observation impossible under every state (all emission log-likelihoods
+    ``-inf``) carries no information: the prediction is kept instead of
+    dividing zero by zero (which made every later step NaN).
+    """
+    la = log_pred + log_lik
+    z = _lse(la[:, None])[0]
+    if not np.isfinite(z):
+        return log_pred - _lse(log_pred[:, None])[0]
+    return la - z
+
+
 def _lse(b: np.ndarray) -> np.ndarray:
-    """``log(sum(exp(b), axis=0))`` of a ``[K, M]`` array, shifted by the column max."""
+    """``log(sum(exp(b), axis=0))`` of a ``[K, M]`` array, shifted by the column max.
+
+    A column of only ``-inf`` (e.g. a state no other state moves to) gives
+    ``-inf``, not NaN.
+    """
     top = b.max(axis=0)
-    return top + np.log(np.exp(b - top).sum(axis=0))
+    shift = np.where(np.isfinite(top), top, 0.0)
+    with np.errstate(divide="ignore"):
+        return shift + np.log(np.exp(b - shift).sum(axis=0))
 
 
 def filtered_state_probs(p: HmmParams, x: np.ndarray) -> np.ndarray:
