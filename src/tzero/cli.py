@@ -159,6 +159,11 @@ def _codes(symbols: list[str] | None) -> list[str]:
 _ARROW = {"up": "↑", "down": "↓", "flat": "→"}
 
 
+def _fmt(x: float, spec: str) -> str:
+    """A number for the table; NaN (no forecast served) as ``-``."""
+    return "-" if x is None or x != x else format(x, spec)
+
+
 def _signals_table(signals) -> Table:
     as_of = ", ".join(sorted({s.as_of for s in signals}))
     t = Table(title=f"unified signals as of {as_of}, 5 sessions ahead", pad_edge=False)
@@ -167,9 +172,10 @@ def _signals_table(signals) -> Table:
     for s in signals:
         votes = " ".join([f"{m[0].upper()}{_ARROW[v['direction']]}" for m, v in s.model_votes.items()]
                          + [f"{m[0].upper()}✗" for m in s.blocked_models])
-        t.add_row(s.ts_code, f"{s.regime or '-'} {s.regime_prob or 0:.0%}", s.t0_intensity,
-                  s.t0_plan, f"{s.expected_return:+.2%}", f"{s.expected_volatility:.2%}",
-                  f"{s.prob_up:.0%}", f"{s.confidence:.2f}", votes)
+        t.add_row(s.ts_code, f"{s.regime} {s.regime_prob or 0:.0%}" if s.regime else "-",
+                  s.t0_intensity, s.t0_plan, _fmt(s.expected_return, "+.2%"),
+                  _fmt(s.expected_volatility, ".2%"), _fmt(s.prob_up, ".0%"),
+                  f"{s.confidence:.2f}", votes)
     return t
 
 
