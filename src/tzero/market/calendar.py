@@ -34,6 +34,25 @@ def all_sessions() -> pd.DatetimeIndex:
     return xshg().sessions.tz_localize(None) if xshg().sessions.tz else xshg().sessions
 
 
+def parse_day(value: DateLike, *, field: str = "date",
+              error: type[Exception] = CalendarError) -> pd.Timestamp:
+    """Parse a date (``2023-02-24``, ``20230224``, date, Timestamp) to naive midnight.
+
+    No calendar check: :func:`to_date` adds it.
+
+    Raises:
+        error (default CalendarError): unparseable or empty; the message names ``field``.
+    """
+    try:
+        ts = pd.Timestamp(str(value) if isinstance(value, np.datetime64) else value)
+    except (ValueError, TypeError) as exc:
+        raise error(f"{field}: cannot read {value!r} as a date (use YYYY-MM-DD)") from exc
+    if ts is pd.NaT:
+        raise error(f"{field}: empty date")
+    ts = ts.tz_localize(None) if ts.tzinfo else ts
+    return ts.normalize()
+
+
 def to_date(value: DateLike, *, field: str = "date") -> pd.Timestamp:
     """Parse a date (``2023-02-24``, ``20230224``, date, Timestamp) to naive midnight.
 
@@ -41,14 +60,7 @@ def to_date(value: DateLike, *, field: str = "date") -> pd.Timestamp:
         CalendarError: unparseable, or outside the calendar's range; the
             message names ``field`` and the valid range.
     """
-    try:
-        ts = pd.Timestamp(str(value) if isinstance(value, np.datetime64) else value)
-    except (ValueError, TypeError) as exc:
-        raise CalendarError(f"{field}: cannot read {value!r} as a date (use YYYY-MM-DD)") from exc
-    if ts is pd.NaT:
-        raise CalendarError(f"{field}: empty date")
-    ts = ts.tz_localize(None) if ts.tzinfo else ts
-    ts = ts.normalize()
+    ts = parse_day(value, field=field)
     s = all_sessions()
     if ts < s[0] or ts > s[-1]:
         raise CalendarError(

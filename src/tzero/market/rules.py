@@ -73,6 +73,7 @@ import numpy as np
 import pandas as pd
 
 from tzero.errors import TzeroError
+from tzero.market.calendar import parse_day
 from tzero.market.symbols import board_of
 
 DateLike = str | date | pd.Timestamp | np.datetime64
@@ -146,13 +147,7 @@ SIDES = ("buy", "sell")
 
 def _day(value: DateLike, field: str = "date") -> np.datetime64:
     """One date as ``datetime64[D]``; raises RuleError naming ``field``."""
-    try:
-        ts = pd.Timestamp(str(value) if isinstance(value, np.datetime64) else value)
-    except (ValueError, TypeError) as exc:
-        raise RuleError(f"{field}: cannot read {value!r} as a date (use YYYY-MM-DD)") from exc
-    if ts is pd.NaT:
-        raise RuleError(f"{field}: empty date")
-    return np.datetime64(ts.date(), "D")
+    return np.datetime64(parse_day(value, field=field, error=RuleError).date(), "D")
 
 
 def _days(values, field: str = "dates") -> np.ndarray:
