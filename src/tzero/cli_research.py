@@ -45,9 +45,9 @@ def _verdict_table(title: str, rows: list[dict]) -> Table:
 
 
 def _json_rows(rows: list[dict]) -> list[dict]:
-    from tzero.backtest.research_report import _clean
+    from tzero.backtest.gates import json_safe
 
-    return [_clean({k: v for k, v in r.items() if k not in ("equity", "benchmark_equity", "verdict")}
+    return [json_safe({k: v for k, v in r.items() if k not in ("equity", "benchmark_equity", "verdict")}
                    | {"status": r["verdict"].status, "reasons": r["verdict"].reasons}) for r in rows]
 
 

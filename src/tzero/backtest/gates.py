@@ -168,21 +168,23 @@ def judge(oos: Mapping, in_sample: Mapping | None = None, cfg: GateConfig | None
 
 
 # ----------------------------------------------------------------------------- persistence
+def json_safe(v):
+    """A copy of ``v`` that strict JSON accepts: NaN/inf → None, numpy scalars → Python,
+    mapping keys → str, tuples → lists (nested)."""
+    if hasattr(v, "item") and not isinstance(v, str):  # numpy scalars
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, Mapping):
+        return {str(k): json_safe(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [json_safe(x) for x in v]
+    return v
+
+
 def _json(obj) -> str:
     """JSON text with NaN/inf written as null (strict JSON, readable on every database)."""
-
-    def clean(v):
-        if isinstance(v, float) and not math.isfinite(v):
-            return None
-        if isinstance(v, Mapping):
-            return {str(k): clean(x) for k, x in v.items()}
-        if isinstance(v, (list, tuple)):
-            return [clean(x) for x in v]
-        if hasattr(v, "item"):  # numpy scalars
-            return clean(v.item())
-        return v
-
-    return json.dumps(clean(obj), ensure_ascii=False, allow_nan=False, sort_keys=True)
+    return json.dumps(json_safe(obj), ensure_ascii=False, allow_nan=False, sort_keys=True)
 
 
 def _row(run_id: str, created: datetime, r: Mapping) -> ResearchVariant:

@@ -142,7 +142,7 @@ def run_topk_family(settings, *, start=None, end=None, kinds=TOPK_KINDS,
     Raises:
         TzeroError: no membership file. StoreError: no daily bars stored.
     """
-    from tzero.backtest.metrics import performance
+    from tzero.backtest.metrics import performance, sharpe
     from tzero.backtest.scores import in_sample_scores, load_csi300_panel, walk_forward_scores
     from tzero.backtest.topk import TopkConfig, simulate_topk
     from tzero.data.store import MarketStore
@@ -175,12 +175,11 @@ def run_topk_family(settings, *, start=None, end=None, kinds=TOPK_KINDS,
                                    "costs": p.name, "train": TOPK_TRAIN, "test": TOPK_TEST,
                                    "gap": TOPK_GAP, "windows": len(windows)}})
     n = len(raw)
-    base = [r["result"].performance(n_trials=n) for r in raw]
-    srs = [m["sharpe"] for m in base if math.isfinite(m["sharpe"])]
+    srs = [x for x in (sharpe(r["result"].returns) for r in raw) if math.isfinite(x)]
     out = []
-    for r, m in zip(raw, base, strict=True):
+    for r in raw:
         res = r["result"]
-        oos = res.performance(n_trials=n, trial_sharpes=srs) if len(srs) > 1 else m
+        oos = res.performance(n_trials=n, trial_sharpes=srs if len(srs) > 1 else None)
         is_m = None
         if r["is_results"]:
             rets = pd.concat([x.returns.reset_index(drop=True) for x in r["is_results"]], ignore_index=True)
@@ -267,7 +266,6 @@ def run_research(settings, *, strategies=("t0", "topk", "daily"), start=None, en
 def _stored(r: dict) -> dict:
     """The persisted part of a row (the series name goes into the variant and params)."""
     variant = r["variant"] if r["strategy"] == "topk" else f"{r['series']} · {r['variant']}"
-    variant = variant if len(variant) <= 120 else variant[:120]
     return {"strategy": r["strategy"], "variant": variant, "model": r["model"],
             "params": {**r["params"], "series": r["series"]}, "verdict": r["verdict"],
             "oos_metrics": r["oos_metrics"], "is_metrics": r.get("is_metrics"),

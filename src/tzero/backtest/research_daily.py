@@ -70,7 +70,7 @@ import numpy as np
 import pandas as pd
 
 from tzero.backtest.costs import CostModel
-from tzero.backtest.metrics import performance
+from tzero.backtest.metrics import performance, sharpe
 from tzero.backtest.walkforward import Window, rolling_windows
 from tzero.market import rules
 
@@ -579,11 +579,10 @@ def summarise(rows: list[dict], series: str) -> list[dict]:
         equity`` (cumulative OOS excess return, Series by date) per variant.
     """
     n = len(rows)
-    base = [_metrics(r["oos"], n) for r in rows]
-    srs = [m["sharpe"] for m in base if math.isfinite(m["sharpe"])]
+    srs = [x for x in (sharpe(r["oos"]["returns"]) for r in rows) if math.isfinite(x)]
     out = []
-    for r, m in zip(rows, base, strict=True):
-        oos = _metrics(r["oos"], n, srs) if len(srs) > 1 else m
+    for r in rows:
+        oos = _metrics(r["oos"], n, srs if len(srs) > 1 else None)
         is_m = None
         if r["is"]:
             runs = r["is"]

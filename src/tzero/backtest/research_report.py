@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import html
 import json
-import math
 from pathlib import Path
 
 import pandas as pd
 
-from tzero.backtest.gates import GateConfig
+from tzero.backtest.gates import GateConfig, json_safe
 
 ECHARTS = Path(__file__).resolve().parents[1] / "service" / "static" / "vendor" / "echarts.min.js"
 
@@ -36,18 +35,6 @@ TOPK_COLUMNS = [("annual_return", "annual", "pct"), ("excess_return", "excess vs
                 ("sharpe", "Sharpe", "num"), ("sortino", "Sortino", "num"), ("psr", "PSR", "num"),
                 ("dsr", "DSR", "num"), ("n_trades", "orders", "int"), ("fees", "fees CNY", "int"),
                 ("turnover", "turnover/day", "pct"), ("n_days", "OOS days", "int")]
-
-
-def _clean(v):
-    if isinstance(v, dict):
-        return {str(k): _clean(x) for k, x in v.items()}
-    if isinstance(v, list | tuple):
-        return [_clean(x) for x in v]
-    if hasattr(v, "item") and not isinstance(v, str):
-        v = v.item()
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    return v
 
 
 def _series(s: pd.Series | None) -> dict | None:
@@ -69,7 +56,7 @@ def run_to_dict(run) -> dict:
             "equity": _series(r.get("equity")), "benchmark_equity": _series(r.get("benchmark_equity")),
         })
     cfg = GateConfig()
-    return _clean({"run_id": run.run_id, "created_at": run.created_at.isoformat(timespec="seconds"),
+    return json_safe({"run_id": run.run_id, "created_at": run.created_at.isoformat(timespec="seconds"),
                    "settings": run.settings, "seconds": run.seconds, "skipped": run.skipped,
                    "gates": {"min_trades": cfg.min_trades, "min_oos_return": cfg.min_oos_return,
                              "min_dsr": cfg.min_dsr, "max_decay": cfg.max_decay},

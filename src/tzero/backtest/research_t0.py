@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 from tzero.backtest.costs import CostModel
-from tzero.backtest.metrics import performance
+from tzero.backtest.metrics import performance, sharpe
 from tzero.backtest.t0 import T0Config, simulate_t0
 from tzero.data.bars import resample_minutes
 from tzero.errors import DataFormatError
@@ -254,7 +254,8 @@ def _simulate(bars: pd.DataFrame, fc: pd.DataFrame, variant: T0Variant, costs: C
     return res, rets
 
 
-def _metrics(results: list, rets: list[pd.Series], n_trials: int) -> dict:
+def _metrics(results: list, rets: list[pd.Series], n_trials: int,
+             trial_sharpes: list[float] | None = None) -> dict:
     r = pd.concat(rets) if rets else pd.Series(dtype=float)
     pnl = np.concatenate([x.round_trip_pnl for x in results]) if results else np.zeros(0)
     fees = float(sum(x.daily["fees"].sum() for x in results))
@@ -262,7 +263,7 @@ def _metrics(results: list, rets: list[pd.Series], n_trials: int) -> dict:
     base = sum(x.base_shares * x.initial_cost for x in results) / max(len(results), 1)
     turnover = traded / base / max(len(r), 1) if base else float("nan")
     m = performance(r, trades=pd.DataFrame({"pnl": pnl}), fees=fees, turnover=turnover,
-                    n_trials=n_trials)
+                    n_trials=n_trials, trial_sharpes=trial_sharpes)
     m["round_trips"] = int(len(pnl))
     m["cost_basis_reduction_annual"] = float(r.sum() / max(len(r), 1) * 242) if len(r) else float("nan")
     return m
@@ -390,26 +391,21 @@ def summarise(rows: list[dict], n_trials: int) -> list[dict]:
     have very different noise (floored at the null variance, see
     :func:`tzero.backtest.metrics.performance`).
     """
-    oos = [_metrics(r["oos"]["results"], r["oos"]["returns"], n_trials) for r in rows]
     by_series: dict[str, list[float]] = {}
-    for r, m in zip(rows, oos, strict=True):
-        if math.isfinite(m["sharpe"]):
-            by_series.setdefault(r["series"], []).append(m["sharpe"])
+    for r in rows:
+        if r["oos"]["returns"]:
+            sr = sharpe(pd.concat(r["oos"]["returns"]))
+            if math.isfinite(sr):
+                by_series.setdefault(r["series"], []).append(sr)
     out = []
-    for r, m in zip(rows, oos, strict=True):
+    for r in rows:
         r2 = {k: v for k, v in r.items() if k not in ("oos", "is")}
         returns = r["oos"]["returns"]
         srs = by_series.get(r["series"], [])
-        if len(srs) > 1 and returns:
-            m = {**m, **_deflated(pd.concat(returns), n_trials, srs)}
-        r2["oos_metrics"] = m
+        r2["oos_metrics"] = _metrics(r["oos"]["results"], returns, n_trials,
+                                     srs if len(srs) > 1 else None)
         r2["is_metrics"] = _metrics(r["is"]["results"], r["is"]["returns"], n_trials) \
             if r["is"]["results"] else None
         r2["equity"] = (pd.concat(returns).sort_index().cumsum() if returns else pd.Series(dtype=float))
         out.append(r2)
     return out
-
-
-def _deflated(returns: pd.Series, n_trials: int, srs: list[float]) -> dict:
-    m = performance(returns.sort_index(), n_trials=n_trials, trial_sharpes=srs)
-    return {"dsr": m["dsr"], "sr0": m["sr0"]}
