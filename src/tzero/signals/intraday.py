@@ -389,15 +389,16 @@ def latest_intraday_signal(bars: pd.DataFrame, *, freq: str = "5m", train_days: 
     train = b.loc[(days >= before[-train_days]) & (days < t.normalize())]
     hist = b.loc[days >= before[-train_days]]
     cfgs = model_configs(fast, seed, freq)
+    # one walk-forward window whose test part is the bars of as_of's day up to as_of
+    w = Window(0, before[-train_days], before[-1], t.normalize(), t)
     row: dict = {"ts_code": str(b["ts_code"].iloc[0]), "trade_time": t}
     for name in MODELS:
         if name in (blocked or {}):
             continue
-        model = _make(name, cfgs[name]).fit(train)
-        path = model.predict_path(hist, t.normalize(), t)
+        path, _ = _window_path(name, cfgs[name], train, hist, w, t, None, freq)
         last = path.loc[path["trade_time"] == t]
-        for src, dst in _RENAME[name].items():
-            row[dst] = last[src].iloc[0] if len(last) else np.nan
+        for col in _RENAME[name].values():
+            row[col] = last[col].iloc[0] if len(last) else np.nan
     return build_intraday_signal(row, freq, cfgs["lstm"].horizon, blocked=blocked)
 
 
