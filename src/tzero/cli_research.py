@@ -53,25 +53,21 @@ def _json_rows(rows: list[dict]) -> list[dict]:
 
 def _t0_rows(s, codes: list[str], start, end) -> list[dict]:
     from tzero.backtest import gates, research_t0
-    from tzero.backtest.costs import CostModel
+    from tzero.backtest.research import run_t0_family
     from tzero.data.bars import read_bars
 
-    raw = []
+    series = []
     for code in codes:
         bars = read_bars(_store(s), [code], "1m", "none", start, end)
         if bars.empty:
             raise TzeroError(f"no 1-minute bars for {code} in the store between {start} and {end}: "
                              "ingest a TDX folder with minline/ or a minute CSV "
                              "(`tzero ingest table FILE --kind minute`)")
-        series = research_t0.IntradaySeries(code, code, bars, "market store")
-        n_days = bars["trade_time"].dt.normalize().nunique()
-        train, test = research_t0.window_sizes(n_days)
-        fc = research_t0.forecasts_cached(series, s.home / "research" / "forecasts",
-                                          train_days=train, test_days=test, seed=s.seed)
-        raw += research_t0.run_series(series, fc, costs=CostModel.from_settings(s))
-    rows = research_t0.summarise(raw, n_trials=len(raw))
+        series.append(research_t0.IntradaySeries(code, code, bars, "market store"))
+    rows, skipped = run_t0_family(s, series=series)
+    if skipped:
+        raise TzeroError("; ".join(f"{x['label']}: {x['reason']}" for x in skipped))
     for r in rows:
-        r["strategy"] = "t0"
         r["verdict"] = gates.judge(r["oos_metrics"], r.get("is_metrics"))
     return rows
 
