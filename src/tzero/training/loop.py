@@ -1,4 +1,8 @@
-"""The one training loop for dual-head sequence models (spec 002 §4.1).
+"""Training of dual-head sequence models (spec 002 §4.1), through the one trainer.
+
+:func:`train_dual_head` builds the dual-head loss, the validation scores and a
+shuffled sampler over in-memory arrays, and hands them to
+:class:`tzero.training.trainer.Trainer`, which owns the loop.
 
 Improved strategy: AdamW (weight decay 0.01), CosineAnnealingWarmRestarts
 (T_0=50, T_mult=2, eta_min=1e-5) stepped per epoch, gradient clipping at
@@ -14,70 +18,19 @@ Loss = weight_cls × CrossEntropy(direction) + weight_reg × regression loss
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch import nn
 
+from tzero.training.datasets import ArrayData
 from tzero.training.losses import regression_loss, volatility_match_score
+from tzero.training.samplers import ShuffledSampler
+from tzero.training.trainer import Batch, TrainConfig, Trainer, TrainResult, pick_device
 
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Hyper-parameters of one training run (spec 002 §4.1 defaults).
-
-    Attributes:
-        lr: initial learning rate. epochs: maximum epochs. batch_size: samples per step.
-        weight_decay, grad_clip, patience, min_lr, t_0, t_mult: improved-strategy knobs.
-        augment, noise_std, scale_low, scale_high: augmentation of inputs.
-        reg_loss_type: ``mse|huber|volatility|full``. weight_cls, weight_reg: loss weights.
-        improved: use the improved strategy. seed: torch/numpy seed.
-    """
-
-    lr: float = 1e-3
-    epochs: int = 60
-    batch_size: int = 32
-    weight_decay: float = 0.01
-    grad_clip: float = 1.0
-    patience: int = 20
-    min_lr: float = 1e-5
-    t_0: int = 50
-    t_mult: int = 2
-    augment: bool = True
-    noise_std: float = 0.01
-    scale_low: float = 0.98
-    scale_high: float = 1.02
-    reg_loss_type: str = "full"
-    weight_cls: float = 1.0
-    weight_reg: float = 1.0
-    improved: bool = True
-    seed: int = 42
-
-
-@dataclass
-class TrainResult:
-    """Outcome of :func:`train_dual_head`: per-epoch history and the best epoch."""
-
-    best_epoch: int
-    best_score: float
-    epochs_run: int
-    samples_seen: int
-    history: list[dict] = field(default_factory=list)
-
-
-def pick_device() -> torch.device:
-    """``cuda`` when available, else CPU (DESIGN.md: device chosen once)."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def _augment(x: torch.Tensor, cfg: TrainConfig, gen: torch.Generator) -> torch.Tensor:
-    # drawn on the CPU generator (seeded, device-independent), then moved
-    noise = (torch.randn(x.shape, generator=gen) * cfg.noise_std).to(x.device)
-    scale = torch.empty((x.shape[0], 1, 1)).uniform_(cfg.scale_low, cfg.scale_high, generator=gen)
-    return (x + noise) * scale.to(x.device)
+__all__ = ["TrainConfig", "TrainResult", "pick_device", "predict_batches", "train_dual_head",
+           "dual_head_loss", "dual_head_val_metric"]
 
 
 def predict_batches(module: nn.Module, X: np.ndarray, batch_size: int = 512,
@@ -104,38 +57,49 @@ def predict_batches(module: nn.Module, X: np.ndarray, batch_size: int = 512,
     return np.concatenate(probs), np.concatenate(rets)
 
 
-def _run_epoch(module, Xt, yd, yr, cfg: TrainConfig, opt, ce, reg, gen) -> tuple[float, int]:
-    """One pass over shuffled mini-batches; returns (sum of sample losses, samples)."""
-    module.train()
-    n = len(Xt)
-    perm = torch.randperm(n, generator=gen).to(Xt.device)
-    total, seen = 0.0, 0
-    for i in range(0, n, cfg.batch_size):
-        idx = perm[i : i + cfg.batch_size]
-        if len(idx) < 2:
-            continue
-        xb = Xt[idx]
-        if cfg.improved and cfg.augment:
-            xb = _augment(xb, cfg, gen)
-        logits, mag = module(xb)
-        loss = cfg.weight_cls * ce(logits, yd[idx]) + cfg.weight_reg * reg(mag, yr[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(module.parameters(), cfg.grad_clip)
-        opt.step()
-        total += float(loss.detach()) * len(idx)
-        seen += len(idx)
-    return total, seen
+def dual_head_loss(cfg: TrainConfig) -> Callable[[tuple[torch.Tensor, torch.Tensor], Batch],
+                                                  torch.Tensor]:
+    """``weight_cls × CE(logits, y_dir) + weight_reg × reg(returns, y_ret)`` for the trainer.
+
+    Args:
+        cfg: ``weight_cls``, ``weight_reg`` and ``reg_loss_type``.
+
+    Returns:
+        ``loss(output, batch)``: output ``(logits [B, 2], returns [B, H])``,
+        batch with ``y_dir`` ``[B]`` int64 and ``y_ret`` ``[B, H]``.
+
+    Raises:
+        ValueError: unknown ``reg_loss_type``.
+    """
+    ce, reg = nn.CrossEntropyLoss(), regression_loss(cfg.reg_loss_type)
+
+    def loss(out: tuple[torch.Tensor, torch.Tensor], batch: Batch) -> torch.Tensor:
+        logits, mag = out
+        return (cfg.weight_cls * ce(logits, batch["y_dir"])
+                + cfg.weight_reg * reg(mag, batch["y_ret"]))
+
+    return loss
 
 
-def _val_scores(module, val) -> dict:
-    """Validation classification loss and volatility match (empty without a validation set)."""
-    if val is None or not len(val[0]):
-        return {}
-    probs, pred = predict_batches(module, val[0])
-    vloss = float(nn.functional.nll_loss(torch.log(torch.as_tensor(probs) + 1e-9),
-                                         torch.as_tensor(val[1], dtype=torch.long)))
-    return {"val_cls_loss": vloss, "val_vol_match": volatility_match_score(pred, val[2])}
+def dual_head_val_metric(improved: bool) -> Callable[[nn.Module, tuple], dict]:
+    """Validation scores of a dual-head module on ``(X, y_dir, y_ret)`` numpy arrays.
+
+    Returns:
+        ``metric(module, val) -> {"val_cls_loss", "val_vol_match", "score"}``:
+        the classification NLL of the softmax probabilities, the volatility
+        match of the return head, and the early-stopping score (the volatility
+        match when ``improved``, else minus the classification loss).
+    """
+
+    def metric(module: nn.Module, val: tuple) -> dict:
+        probs, pred = predict_batches(module, val[0])
+        vloss = float(nn.functional.nll_loss(torch.log(torch.as_tensor(probs) + 1e-9),
+                                             torch.as_tensor(val[1], dtype=torch.long)))
+        vol = volatility_match_score(pred, val[2])
+        return {"val_cls_loss": vloss, "val_vol_match": vol,
+                "score": vol if improved else -vloss}
+
+    return metric
 
 
 def train_dual_head(module: nn.Module, X: np.ndarray, y_dir: np.ndarray, y_ret: np.ndarray,
@@ -143,13 +107,17 @@ def train_dual_head(module: nn.Module, X: np.ndarray, y_dir: np.ndarray, y_ret: 
                     on_epoch: Callable[[int, int], None] | None = None) -> TrainResult:
     """Train a dual-head module in place and restore its best epoch.
 
+    Trains on the module's current device, with a :class:`ShuffledSampler`
+    that shares the trainer's generator (one ``randperm`` per epoch, then the
+    augmentation draws per batch: the draw order of the pre-refactor loop).
+
     Args:
         module: maps ``[B, T, F]`` to ``(logits [B, 2], returns [B, H])``.
         X: ``[N, T, F]`` float32; y_dir: ``[N]`` 0/1; y_ret: ``[N, H]`` targets
             in the module's return units.
         cfg: hyper-parameters.
-        val: ``(X, y_dir, y_ret)`` for early stopping; without it the epoch with the
-            lowest training loss is restored.
+        val: ``(X, y_dir, y_ret)`` for early stopping; without it (or when it
+            is empty) the epoch with the lowest training loss is restored.
         on_epoch: progress callback ``(epoch, epochs)``.
 
     Returns:
@@ -160,45 +128,13 @@ def train_dual_head(module: nn.Module, X: np.ndarray, y_dir: np.ndarray, y_ret: 
     """
     if len(X) == 0:
         raise ValueError("no training samples")
-    torch.manual_seed(cfg.seed)
-    gen = torch.Generator().manual_seed(cfg.seed)
     device = next(module.parameters()).device
-    Xt = torch.as_tensor(X, device=device)
-    yd = torch.as_tensor(y_dir, dtype=torch.long, device=device)
-    yr = torch.as_tensor(y_ret, dtype=torch.float32, device=device)
-    ce, reg = nn.CrossEntropyLoss(), regression_loss(cfg.reg_loss_type)
-    if cfg.improved:
-        opt: torch.optim.Optimizer = torch.optim.AdamW(module.parameters(), lr=cfg.lr,
-                                                       weight_decay=cfg.weight_decay)
-        sched = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(
-            opt, T_0=cfg.t_0, T_mult=cfg.t_mult, eta_min=cfg.min_lr)
-    else:
-        opt, sched = torch.optim.Adam(module.parameters(), lr=cfg.lr), None
-    best = TrainResult(best_epoch=-1, best_score=-np.inf, epochs_run=0, samples_seen=0)
-    best_state = None
-    stale = 0
-    for epoch in range(cfg.epochs):
-        total, seen = _run_epoch(module, Xt, yd, yr, cfg, opt, ce, reg, gen)
-        best.samples_seen += seen
-        if sched is not None:
-            sched.step()
-        row = {"epoch": epoch, "train_loss": total / len(X), **_val_scores(module, val)}
-        if "val_vol_match" not in row:
-            score = -row["train_loss"]
-        else:
-            score = row["val_vol_match"] if cfg.improved else -row["val_cls_loss"]
-        row["score"] = score
-        best.history.append(row)
-        best.epochs_run = epoch + 1
-        if on_epoch:
-            on_epoch(epoch + 1, cfg.epochs)
-        if score > best.best_score + 1e-6:
-            best.best_score, best.best_epoch, stale = score, epoch, 0
-            best_state = copy.deepcopy(module.state_dict())
-        else:
-            stale += 1
-            if val is not None and stale >= cfg.patience:
-                break
-    if best_state is not None:
-        module.load_state_dict(best_state)
-    return best
+    data = ArrayData({"x": torch.as_tensor(X),
+                      "y_dir": torch.as_tensor(y_dir, dtype=torch.long),
+                      "y_ret": torch.as_tensor(y_ret, dtype=torch.float32)}, device=device)
+    trainer = Trainer(cfg, device=device)
+    sampler = ShuffledSampler(len(X), cfg.batch_size, generator=trainer.generator)
+    if val is not None and not len(val[0]):
+        val = None
+    return trainer.fit(module, dual_head_loss(cfg), data, sampler, val_data=val,
+                       val_metric=dual_head_val_metric(cfg.improved), on_epoch=on_epoch)
