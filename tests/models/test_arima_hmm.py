@@ -177,7 +177,7 @@ def test_psi_weights_hand_cases() -> None:
 
 # ----------------------------------------------------------------------- HMM
 def test_hmm_states_sorted_and_labelled(hmm: HmmForecaster) -> None:
-    for code, p in hmm.params_.items():
+    for code, p in hmm.models_.items():
         mu = p.ret_mean
         assert np.all(np.diff(mu) >= 0), f"{code}: states not sorted by mean return"
         bull = mu[[lab == "bull" for lab in p.labels]]
@@ -185,7 +185,7 @@ def test_hmm_states_sorted_and_labelled(hmm: HmmForecaster) -> None:
         assert (bull > 0).all() and (bear < 0).all()
         if bull.size and bear.size:
             assert bull.min() > bear.max()
-    assert any(set(p.labels) != {"sideways"} for p in hmm.params_.values())
+    assert any(set(p.labels) != {"sideways"} for p in hmm.models_.values())
     assert label_states(np.array([-0.01, 0.0, 0.0005, 0.02]), 0.001) == (
         "bear", "sideways", "sideways", "bull")
 
@@ -193,7 +193,7 @@ def test_hmm_states_sorted_and_labelled(hmm: HmmForecaster) -> None:
 def test_hmm_prediction_columns(hmm: HmmForecaster, panel: pd.DataFrame) -> None:
     out = hmm.predict(panel, T)
     for code, g in out.groupby("ts_code"):
-        p = hmm.params_[code]
+        p = hmm.models_[code]
         probs = np.asarray(g["state_probs"].iloc[0])
         assert probs.shape == (len(p.labels),) and np.isclose(probs.sum(), 1)
         k = int(g["state"].iloc[0])
@@ -204,7 +204,7 @@ def test_hmm_prediction_columns(hmm: HmmForecaster, panel: pd.DataFrame) -> None
 
 def test_hmm_filter_is_causal_and_not_smoothed(hmm: HmmForecaster, panel: pd.DataFrame) -> None:
     code = "600519.SH"
-    p = hmm.params_[code]
+    p = hmm.models_[code]
     g = panel[panel["ts_code"] == code]
     x = hmm_features(g["close"].to_numpy(), g["volume"].to_numpy(), 20, 5)
     filt = filtered_state_probs(p, x)
@@ -266,7 +266,7 @@ def test_hmm_bic_choice_and_seed(panel: pd.DataFrame) -> None:
     cfg = HmmConfig(n_states=None, covariance_type="diag", window=500)
     a, b = HmmForecaster(cfg).fit(one), HmmForecaster(cfg).fit(one)
     assert a.state_dict() == b.state_dict()
-    assert 2 <= len(a.params_["600000.SH"].labels) <= 5
+    assert 2 <= len(a.models_["600000.SH"].labels) <= 5
 
 
 def test_config_validation() -> None:

@@ -316,9 +316,9 @@ def daily_market(bars: pd.DataFrame, days: pd.DatetimeIndex, codes: list[str]) -
     with zero volume counts as suspended (the rules of :mod:`tzero.backtest.topk`,
     whose grid builder this reuses).
     """
-    from tzero.backtest.topk import _market
+    from tzero.backtest.topk import market_arrays
 
-    m = _market(bars, pd.DatetimeIndex(days), list(codes))
+    m = market_arrays(bars, pd.DatetimeIndex(days), list(codes))
     return DailyMarket(m.days, m.codes, m.open, m.close, m.has_bar, m.factor, m.down, m.up)
 
 
@@ -352,7 +352,7 @@ def _arima_path(model, code: str, bars: pd.DataFrame, when: pd.DatetimeIndex) ->
         if i < cfg.min_obs:           # predict needs min_obs returns up to t
             continue
         y = y_all[:i][-cfg.window:]
-        out[k] = float(model._forecast(code, y)["prob_up"].iloc[HORIZON - 1])
+        out[k] = float(model.forecast_returns(code, y)["prob_up"].iloc[HORIZON - 1])
     return pd.Series(out, index=when)
 
 
@@ -374,7 +374,7 @@ def _hmm_path(model, code: str, bars: pd.DataFrame, when: pd.DatetimeIndex) -> p
                               np.log(v / v.shift(1).rolling(cfg.volume_window).mean())])
     keep = np.isfinite(x3).all(axis=1)
     x = hmm_features(close, vol, cfg.vol_window, cfg.volume_window)
-    p = model.params_[code]
+    p = model.models_[code]
     probs = filtered_state_probs(p, x)
     row = np.cumsum(keep) - 1                        # feature row of each bar (valid up to t)
     t_idx = pd.DatetimeIndex(bars["trade_time"])

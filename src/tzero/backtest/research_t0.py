@@ -360,13 +360,18 @@ def forecasts_cached(series: IntradaySeries, cache_dir: Path, *, freq: str = "5m
 
 
 def _model_modules():
-    """The modules whose code shapes the intraday forecasts (the cache key hashes them)."""
-    from tzero.features import intraday as features
-    from tzero.models import arima, hmm, intraday_arima, intraday_hmm, intraday_lstm, lstm_nets
-    from tzero.training import loop, windows
+    """The modules whose code shapes the intraday forecasts (the cache key hashes them):
+    the intraday models of the model table, what they build on, and the signal policy
+    (the HMM state → T+0 intensity)."""
+    import importlib
 
-    return (intraday_arima, intraday_hmm, intraday_lstm, arima, hmm, lstm_nets, loop, windows,
-            features)
+    from tzero.features import intraday as features
+    from tzero.models import arima, base, hmm, lstm_nets, table
+    from tzero.signals import policy
+    from tzero.training import loop, trainer, windows
+
+    models = tuple(importlib.import_module(s.cls.__module__) for s in table.specs(frequency="intraday"))
+    return (*models, base, arima, hmm, lstm_nets, loop, trainer, windows, features, policy)
 
 
 def window_sizes(n_days: int) -> tuple[int, int]:

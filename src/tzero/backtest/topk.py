@@ -147,7 +147,7 @@ class _Book:
 
 
 @dataclass(frozen=True)
-class _Market:
+class MarketArrays:
     """Dense ``[T, N]`` arrays of the bars on the session grid."""
 
     days: pd.DatetimeIndex
@@ -160,7 +160,17 @@ class _Market:
     up: np.ndarray
 
 
-def _market(bars: pd.DataFrame, days: pd.DatetimeIndex, codes: list[str]) -> _Market:
+def market_arrays(bars: pd.DataFrame, days: pd.DatetimeIndex, codes: list[str]) -> MarketArrays:
+    """Dense ``[T, N]`` open/close/adj-factor/limit arrays of ``bars`` on the session grid ``days``.
+
+    Args:
+        bars: raw (unadjusted) daily Bars with ``adj_factor`` when known.
+        days: the sessions (rows); codes: the ts_codes (columns).
+
+    Returns:
+        :class:`MarketArrays` (prices CNY; limits by board and date from
+        :mod:`tzero.market.rules`).
+    """
     b = bars.assign(_d=pd.DatetimeIndex(bars["trade_time"]).normalize())
 
     def grid(col: str) -> np.ndarray:
@@ -187,7 +197,7 @@ def _market(bars: pd.DataFrame, days: pd.DatetimeIndex, codes: list[str]) -> _Ma
         pct = rules.price_limit_pcts(code, days)[:, None]
         down[:, cols], up[:, cols] = rules.limit_prices_array(ref[:, cols], pct,
                                                               rules.price_tick(code))
-    return _Market(days, codes, o, cf, has, ff, down, up)
+    return MarketArrays(days, codes, o, cf, has, ff, down, up)
 
 
 class _FeeTable:
@@ -256,7 +266,7 @@ def _decide(sc: np.ndarray, held: np.ndarray, cfg: TopkConfig) -> tuple[np.ndarr
     return sell, buy
 
 
-def _trade(book: _Book, m: _Market, t: int, j: int, side: str, shares: float,
+def _trade(book: _Book, m: MarketArrays, t: int, j: int, side: str, shares: float,
            cfg: TopkConfig) -> float:
     """Fill one order at t's open; returns the traded value (CNY)."""
     code, day = m.codes[j], m.days[t]
@@ -278,7 +288,7 @@ def _trade(book: _Book, m: _Market, t: int, j: int, side: str, shares: float,
     return value
 
 
-def _sell(book: _Book, m: _Market, t: int, sell: np.ndarray, cfg: TopkConfig) -> float:
+def _sell(book: _Book, m: MarketArrays, t: int, sell: np.ndarray, cfg: TopkConfig) -> float:
     traded = 0.0
     for j in sell:
         if not m.has_bar[t, j]:
@@ -290,7 +300,7 @@ def _sell(book: _Book, m: _Market, t: int, sell: np.ndarray, cfg: TopkConfig) ->
     return traded
 
 
-def _affordable(book: _Book, m: _Market, t: int, j: int, budget: float, cfg: TopkConfig) -> int:
+def _affordable(book: _Book, m: MarketArrays, t: int, j: int, budget: float, cfg: TopkConfig) -> int:
     """Most shares (valid lot) whose cost plus fees fits ``budget`` and the cash."""
     code = m.codes[j]
     price = cfg.costs.fill_price("buy", float(m.open[t, j]))
@@ -301,7 +311,7 @@ def _affordable(book: _Book, m: _Market, t: int, j: int, budget: float, cfg: Top
     return q
 
 
-def _buy(book: _Book, m: _Market, t: int, buy: np.ndarray, cfg: TopkConfig) -> float:
+def _buy(book: _Book, m: MarketArrays, t: int, buy: np.ndarray, cfg: TopkConfig) -> float:
     if len(buy) == 0:
         return 0.0
     budget = book.cash * cfg.risk_degree / len(buy)
@@ -367,7 +377,7 @@ def simulate_topk(scores: pd.DataFrame, bars: pd.DataFrame, *, membership: pd.Da
         raise ValueError(f"no two bar sessions between {first.date()} and {last.date()}: "
                          "pass bars that cover the score dates")
     codes = sorted(set(scores.columns) | set(bars["ts_code"].unique()))
-    m = _market(bars, days, codes)
+    m = market_arrays(bars, days, codes)
     sc = scores.reindex(index=days, columns=codes).to_numpy(dtype=float)
     if membership is not None:
         mem = membership_matrix(membership, days).reindex(columns=codes, fill_value=False)

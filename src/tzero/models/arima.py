@@ -46,7 +46,7 @@ from scipy.stats import norm
 from statsforecast.models import ARIMA, AutoARIMA
 
 from tzero.errors import ModelError
-from tzero.models.base import check_panel, check_state, panel_until
+from tzero.models.base import Frequency, LocalForecaster, Scope, check_state
 
 #: Two-sided level (percent) of the interval ``forward`` returns; the step std
 #: is backed out as ``(hi - mean) / z`` with ``z = Phi^-1(0.5 + level/200)``.
@@ -122,7 +122,7 @@ class _Fitted:
         )
 
 
-class ArimaForecaster:
+class ArimaForecaster(LocalForecaster):
     """Per-symbol AutoARIMA on daily log returns (spec 000 §3.1).
 
     Output: the frame of :data:`tzero.models.base.FORECAST_COLUMNS` (decimal
@@ -143,92 +143,73 @@ class ArimaForecaster:
     """
 
     name: ClassVar[str] = "arima"
+    scope: ClassVar[Scope] = "local"
+    frequency: ClassVar[Frequency] = "daily"
+    min_history: ClassVar[int] = 61
 
-    def __init__(self, config: ArimaConfig | None = None) -> None:
-        self.config = config or ArimaConfig()
-
-    @property
-    def horizon(self) -> int:
-        """Forecast horizon in sessions (``config.horizon``)."""
-        return self.config.horizon
+    @classmethod
+    def default_config(cls, fast: bool = False, seed: int = 42) -> ArimaConfig:
+        """The default :class:`ArimaConfig` (deterministic: no seed, no fast variant)."""
+        return ArimaConfig()
 
     # ------------------------------------------------------------------ fit
-    def fit(self, panel: pd.DataFrame) -> Self:
-        """Choose and fit an ARIMA per symbol on its last ``window`` log returns.
-
-        Args:
-            panel: Daily Bars frame (``ts_code, trade_time, close, ...``) sorted
-                by ``(ts_code, trade_time)``, qfq prices.
-
-        Returns:
-            self, with ``models_`` and the rebuilt ``ARIMA`` objects set.
+    def _fit_series(self, code: str, bars: pd.DataFrame, progress=None) -> _Fitted:
+        """Choose and fit an ARIMA on one symbol's last ``window`` log returns.
 
         Raises:
-            ValueError: ``panel`` lacks Bars columns.
-            ModelError: a symbol has fewer than ``min_obs`` returns, a
-                non-positive close, or AutoARIMA fails on it.
+            ModelError: fewer than ``min_obs`` returns, a non-positive close,
+                or AutoARIMA fails on it.
         """
-        check_panel(panel)
         cfg = self.config
-        fitted: dict[str, _Fitted] = {}
-        for code, g in panel.groupby("ts_code", sort=True):
-            y = _log_returns(str(code), g["close"].to_numpy(float), cfg.min_obs)[-cfg.window:]
-            auto = AutoARIMA(season_length=cfg.season_length, max_p=cfg.max_p,
-                             max_q=cfg.max_q, ic=cfg.ic)
-            try:
-                auto.fit(y)
-            except (ValueError, ArithmeticError, np.linalg.LinAlgError) as e:
-                raise ModelError(f"{code}: AutoARIMA failed on {y.size} returns ({e}); "
-                                 "check the bars for long flat or broken stretches") from e
-            fitted[str(code)] = _extract(auto.model_, y, g["trade_time"].iloc[-1])
-        self.models_ = fitted
-        self._rebuild()
-        return self
+        y = _log_returns(code, bars["close"].to_numpy(float), cfg.min_obs)[-cfg.window:]
+        auto = AutoARIMA(season_length=cfg.season_length, max_p=cfg.max_p,
+                         max_q=cfg.max_q, ic=cfg.ic)
+        try:
+            auto.fit(y)
+        except (ValueError, ArithmeticError, np.linalg.LinAlgError) as e:
+            raise ModelError(f"{code}: AutoARIMA failed on {y.size} returns ({e}); "
+                             "check the bars for long flat or broken stretches") from e
+        return _extract(auto.model_, y, bars["trade_time"].iloc[-1])
 
-    def _rebuild(self) -> None:
+    def _after_fit(self) -> None:
         self.arimas_ = {code: _build_arima(f, self.config.season_length)
                         for code, f in self.models_.items()}
 
+    def _series_trained_until(self, fitted: _Fitted) -> pd.Timestamp:
+        return pd.Timestamp(fitted.last_train_time)
+
     # -------------------------------------------------------------- predict
-    def predict(self, panel: pd.DataFrame, as_of: Any) -> pd.DataFrame:
-        """Forecast ``horizon`` sessions after ``as_of`` for every symbol in ``panel``.
-
-        Args:
-            panel: Daily Bars frame; only rows with ``trade_time <= as_of`` are
-                read.
-            as_of: Date or timestamp of the last session the forecast may use.
-
-        Returns:
-            One row per ``(ts_code, step)``, steps 1..horizon, columns
-            ``FORECAST_COLUMNS + ["deviation", "sigma2"]``.
+    def _predict_series(self, code: str, bars: pd.DataFrame, fitted: _Fitted) -> pd.DataFrame:
+        """Step and cumulative forecast of one symbol from its closes up to ``as_of``.
 
         Raises:
-            ModelError: called before ``fit``, a symbol without a fitted model,
-                or fewer than ``min_obs`` returns up to ``as_of``.
+            ModelError: fewer than ``min_obs`` returns up to ``as_of``.
+        """
+        cfg = self.config
+        close = bars["close"].to_numpy(float)
+        fc = self.forecast_returns(code, _log_returns(code, close, cfg.min_obs)[-cfg.window:])
+        eq = close[-cfg.equilibrium_window:].mean()
+        fc["deviation"] = float(np.log(close[-1] / eq))
+        fc["sigma2"] = fitted.sigma2
+        return fc
+
+    def forecast_returns(self, code: str, y: np.ndarray) -> pd.DataFrame:
+        """Step and cumulative forecast of the fixed model of ``code`` filtered over ``y``.
+
+        Args:
+            code: A fitted ts_code.
+            y: ``[n]`` daily log returns ending at the forecast origin (decimal).
+
+        Returns:
+            ``horizon`` rows: ``step, mean, cum_mean, std, prob_up, prob_down,
+            regime, regime_prob`` (simple returns, decimal).
+
+        Raises:
+            ModelError: ``code`` is not fitted.
         """
         self._check_fitted()
-        check_panel(panel)
-        cfg = self.config
-        frames = []
-        for code, g in panel_until(panel, as_of).groupby("ts_code", sort=True):
-            code = str(code)
-            if code not in self.arimas_:
-                raise ModelError(f"no ARIMA fitted for {code}: fit on a panel that includes it")
-            close = g["close"].to_numpy(float)
-            y = _log_returns(code, close, cfg.min_obs)[-cfg.window:]
-            fc = self._forecast(code, y)
-            eq = close[-cfg.equilibrium_window:].mean()
-            fc.insert(0, "ts_code", code)
-            fc.insert(1, "as_of", pd.Timestamp(g["trade_time"].iloc[-1]))
-            fc["deviation"] = float(np.log(close[-1] / eq))
-            fc["sigma2"] = self.models_[code].sigma2
-            frames.append(fc)
-        if not frames:
-            raise ModelError(f"panel has no rows on or before {as_of}: pass bars up to as_of")
-        return pd.concat(frames, ignore_index=True)
-
-    def _forecast(self, code: str, y: np.ndarray) -> pd.DataFrame:
-        """Step and cumulative forecast from the fixed model filtered over ``y``."""
+        if code not in self.arimas_:
+            raise ModelError(f"no ARIMA fitted for {code}: fit on a panel that includes it")
         h = self.config.horizon
         out = self.arimas_[code].forward(y=y, h=h, level=[_PI_LEVEL])
         m = np.asarray(out["mean"], float)                                  # [h] log
@@ -274,12 +255,9 @@ class ArimaForecaster:
         check_state(cls, state)
         obj = cls(ArimaConfig(**state["config"]))
         obj.models_ = {code: _Fitted.from_dict(d) for code, d in state["models"].items()}
-        obj._rebuild()
+        obj.errors_ = {}
+        obj._after_fit()
         return obj
-
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "models_"):
-            raise ModelError("ArimaForecaster is not fitted: call fit(panel) or from_state()")
 
 
 # ---------------------------------------------------------------------- helpers

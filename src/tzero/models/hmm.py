@@ -49,8 +49,8 @@ mean and variance of the log return in state ``i`` (original units):
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any, ClassVar, Literal, Self
+from dataclasses import asdict, dataclass, replace
+from typing import ClassVar, Literal, Self
 
 import numpy as np
 import pandas as pd
@@ -58,7 +58,7 @@ from hmmlearn.hmm import GaussianHMM
 from scipy.stats import multivariate_normal, norm
 
 from tzero.errors import ModelError
-from tzero.models.base import check_panel, check_state, panel_until
+from tzero.models.base import Frequency, LocalForecaster, Scope, check_state
 
 #: Names of the observation columns, in order.
 FEATURES = ("log_ret", "vol", "log_vol_ratio")
@@ -123,6 +123,8 @@ class HmmParams:
             decimal, log ratio).
         scale_std: ``[F]`` training feature standard deviations.
         bic: BIC of the kept fit on the standardised training features.
+        trained_until: last session of the training data (ISO date; empty
+            when unknown, e.g. a state saved before it was recorded).
     """
 
     startprob: np.ndarray
@@ -133,6 +135,7 @@ class HmmParams:
     scale_mean: np.ndarray
     scale_std: np.ndarray
     bic: float
+    trained_until: str = ""
 
     @property
     def ret_mean(self) -> np.ndarray:
@@ -155,10 +158,11 @@ class HmmParams:
         """Inverse of :meth:`to_dict`."""
         arr = {k: np.asarray(d[k], dtype=float)
                for k in ("startprob", "transmat", "means", "covars", "scale_mean", "scale_std")}
-        return cls(labels=tuple(str(s) for s in d["labels"]), bic=float(d["bic"]), **arr)
+        return cls(labels=tuple(str(s) for s in d["labels"]), bic=float(d["bic"]),
+                   trained_until=str(d.get("trained_until", "")), **arr)
 
 
-class HmmForecaster:
+class HmmForecaster(LocalForecaster):
     """Per-symbol Gaussian HMM regime forecaster (spec 000 §3.2).
 
     Output: the frame of :data:`tzero.models.base.FORECAST_COLUMNS` (decimal
@@ -169,86 +173,55 @@ class HmmForecaster:
 
     Attributes:
         config: The :class:`HmmConfig`.
-        params_: ``{ts_code: HmmParams}`` after ``fit``.
+        models_: ``{ts_code: HmmParams}`` after ``fit``.
     """
 
     name: ClassVar[str] = "hmm"
+    scope: ClassVar[Scope] = "local"
+    frequency: ClassVar[Frequency] = "daily"
+    min_history: ClassVar[int] = 150
 
-    def __init__(self, config: HmmConfig | None = None) -> None:
-        self.config = config or HmmConfig()
+    @classmethod
+    def default_config(cls, fast: bool = False, seed: int = 42) -> HmmConfig:
+        """The default :class:`HmmConfig` with ``seed`` (no fast variant)."""
+        return HmmConfig(seed=seed)
 
-    @property
-    def horizon(self) -> int:
-        """Forecast horizon in sessions (``config.horizon``)."""
-        return self.config.horizon
-
-    def fit(self, panel: pd.DataFrame) -> Self:
-        """Fit one HMM per symbol on its last ``window`` observations.
-
-        Args:
-            panel: Daily Bars frame sorted by ``(ts_code, trade_time)``.
-
-        Returns:
-            self, with ``params_`` set.
+    def _fit_series(self, code: str, bars: pd.DataFrame, progress=None) -> HmmParams:
+        """Fit one HMM on a symbol's last ``window`` observations.
 
         Raises:
-            ValueError: ``panel`` lacks Bars columns.
-            ModelError: a symbol has fewer than ``min_obs`` observations, a
-                constant feature, or the EM fit fails.
+            ModelError: fewer than ``min_obs`` observations, a constant
+                feature, or the EM fit fails.
         """
-        check_panel(panel)
         cfg = self.config
-        params = {}
-        for code, g in panel.groupby("ts_code", sort=True):
-            x = self._features(str(code), g)[-cfg.window:]
-            try:
-                params[str(code)] = fit_hmm(x, cfg)
-            except ModelError as e:
-                raise ModelError(f"{code}: {e}") from e
-            except (ValueError, np.linalg.LinAlgError) as e:
-                raise ModelError(f"{code}: HMM fit failed on {len(x)} observations ({e}); "
-                                 "try covariance_type='diag' or fewer states") from e
-        self.params_ = params
-        return self
+        x = self._features(code, bars)[-cfg.window:]
+        try:
+            p = fit_hmm(x, cfg)
+        except ModelError as e:
+            raise ModelError(f"{code}: {e}") from e
+        except (ValueError, np.linalg.LinAlgError) as e:
+            raise ModelError(f"{code}: HMM fit failed on {len(x)} observations ({e}); "
+                             "try covariance_type='diag' or fewer states") from e
+        return replace(p, trained_until=str(pd.Timestamp(bars["trade_time"].iloc[-1]).date()))
 
-    def predict(self, panel: pd.DataFrame, as_of: Any) -> pd.DataFrame:
-        """Forecast ``horizon`` sessions after ``as_of`` from filtered state probabilities.
+    def _series_trained_until(self, fitted: HmmParams) -> pd.Timestamp | None:
+        return pd.Timestamp(fitted.trained_until) if fitted.trained_until else None
 
-        Args:
-            panel: Daily Bars frame; only rows with ``trade_time <= as_of`` are
-                read.
-            as_of: Date or timestamp of the last session the forecast may use.
-
-        Returns:
-            One row per ``(ts_code, step)``, columns ``FORECAST_COLUMNS +
-            ["state", "state_probs"]``.
+    def _predict_series(self, code: str, bars: pd.DataFrame, p: HmmParams) -> pd.DataFrame:
+        """Forecast ``horizon`` sessions from the filtered state probabilities at ``as_of``.
 
         Raises:
-            ModelError: called before ``fit``, a symbol without a fitted model,
-                or fewer than ``min_obs`` observations up to ``as_of``.
+            ModelError: fewer than ``min_obs`` observations up to ``as_of``.
         """
-        self._check_fitted()
-        check_panel(panel)
-        frames = []
-        for code, g in panel_until(panel, as_of).groupby("ts_code", sort=True):
-            code = str(code)
-            if code not in self.params_:
-                raise ModelError(f"no HMM fitted for {code}: fit on a panel that includes it")
-            p = self.params_[code]
-            x = self._features(code, g)[-self.config.window:]
-            probs = filtered_state_probs(p, x)[-1]                          # [K]
-            fc = forecast_from_probs(p, probs, self.config.horizon)
-            k = int(np.argmax(probs))
-            fc.insert(0, "ts_code", code)
-            fc.insert(1, "as_of", pd.Timestamp(g["trade_time"].iloc[-1]))
-            fc["regime"] = p.labels[k]
-            fc["regime_prob"] = float(probs[k])
-            fc["state"] = k
-            fc["state_probs"] = [probs.tolist() for _ in range(len(fc))]
-            frames.append(fc)
-        if not frames:
-            raise ModelError(f"panel has no rows on or before {as_of}: pass bars up to as_of")
-        return pd.concat(frames, ignore_index=True)
+        x = self._features(code, bars)[-self.config.window:]
+        probs = filtered_state_probs(p, x)[-1]                          # [K]
+        fc = forecast_from_probs(p, probs, self.config.horizon)
+        k = int(np.argmax(probs))
+        fc["regime"] = p.labels[k]
+        fc["regime_prob"] = float(probs[k])
+        fc["state"] = k
+        fc["state_probs"] = [probs.tolist() for _ in range(len(fc))]
+        return fc
 
     def state_dict(self) -> dict:
         """Plain data: config and per ts_code startprob, transmat, means,
@@ -259,7 +232,7 @@ class HmmForecaster:
         """
         self._check_fitted()
         return {"name": self.name, "config": asdict(self.config),
-                "models": {code: p.to_dict() for code, p in self.params_.items()}}
+                "models": {code: p.to_dict() for code, p in self.models_.items()}}
 
     @classmethod
     def from_state(cls, state: dict) -> Self:
@@ -270,7 +243,8 @@ class HmmForecaster:
         """
         check_state(cls, state)
         obj = cls(HmmConfig(**state["config"]))
-        obj.params_ = {code: HmmParams.from_dict(d) for code, d in state["models"].items()}
+        obj.models_ = {code: HmmParams.from_dict(d) for code, d in state["models"].items()}
+        obj.errors_ = {}
         return obj
 
     def _features(self, code: str, g: pd.DataFrame) -> np.ndarray:
@@ -281,10 +255,6 @@ class HmmForecaster:
                              f"min_obs={self.config.min_obs}: pass a longer history or lower "
                              "min_obs")
         return x
-
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "params_"):
-            raise ModelError("HmmForecaster is not fitted: call fit(panel) or from_state()")
 
 
 # ---------------------------------------------------------------------- features

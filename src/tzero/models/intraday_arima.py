@@ -38,8 +38,16 @@ from scipy.stats import norm
 from statsforecast.models import AutoARIMA
 
 from tzero.errors import ModelError
+from tzero.market import sessions
 from tzero.models.arima import _build_arima, _extract, _Fitted, psi_weights
-from tzero.models.base import check_panel, check_state, panel_until
+from tzero.models.base import (
+    Frequency,
+    LocalForecaster,
+    Scope,
+    check_panel,
+    check_state,
+    panel_until,
+)
 
 PATH_COLUMNS = ["ts_code", "trade_time", "close", "mean", "std", "prob_up", "deviation"]
 _PI_LEVEL = 95
@@ -111,75 +119,104 @@ def _bar_of_day(times: pd.Series | pd.DatetimeIndex) -> np.ndarray:
     return (t.hour * 60 + t.minute).to_numpy(np.int64)
 
 
-class IntradayArima:
+@dataclass(frozen=True)
+class IntradayArimaFit:
+    """Fit of one symbol: the ARIMA plain data and its seasonal variance factors.
+
+    Attributes:
+        arima: orders, coefficients, ``sigma2`` (the daily model's ``_Fitted``).
+        season: minute-of-day of the bar close → variance factor (1.0 = average bar).
+    """
+
+    arima: _Fitted
+    season: dict[int, float]
+
+
+class IntradayArima(LocalForecaster):
     """Per-symbol AutoARIMA on intraday bar log returns (spec 000 §3.1, §5.1).
+
+    A :class:`tzero.models.base.LocalForecaster`: the base owns the loop over
+    symbols (``fit(bars, n_jobs=..., errors=...)``), this class fits and
+    forecasts one symbol. ``predict`` gives the forecast frame (``step`` in
+    bars); :meth:`predict_path` the batched one-bar-ahead path of
+    :data:`PATH_COLUMNS`.
 
     Attributes:
         config: the :class:`IntradayArimaConfig`.
-        models_: ``{ts_code: fitted plain data}``.
-        season_: ``{ts_code: {minute-of-day of the bar close: variance factor}}``.
+        models_: ``{ts_code: IntradayArimaFit}``.
+        season_: ``{ts_code: {minute-of-day of the bar close: variance factor}}``
+            (the fits' ``season``).
+        arimas_: ``{ts_code: statsforecast ARIMA}`` with the fitted coefficients fixed.
     """
 
     name: ClassVar[str] = "intraday_arima"
+    scope: ClassVar[Scope] = "local"
+    frequency: ClassVar[Frequency] = "intraday"
+    #: Bars needed to fit with the default config (``min_obs`` intraday returns).
+    min_history: ClassVar[int] = IntradayArimaConfig.min_obs
+    #: Columns of :meth:`predict_path` (:data:`PATH_COLUMNS`).
+    path_columns: ClassVar[tuple[str, ...]] = tuple(PATH_COLUMNS)
+    #: Whether ``fit``/``predict_path`` take a Trades frame (``trades=``).
+    uses_trades: ClassVar[bool] = False
 
-    def __init__(self, config: IntradayArimaConfig | None = None) -> None:
-        self.config = config or IntradayArimaConfig()
+    @classmethod
+    def default_config(cls, fast: bool = False, seed: int = 42, freq: str = "5m"
+                       ) -> IntradayArimaConfig:
+        """Defaults scaled to the bars per day of ``freq`` (deterministic: no seed, no fast variant).
 
-    @property
-    def horizon(self) -> int:
-        """Forecast horizon in bars."""
-        return self.config.horizon
+        The fit window is 20 days of returns, the equilibrium span one day,
+        ``min_obs`` at most five days (100 returns).
+        """
+        per_day = bars_per_day(freq)
+        return IntradayArimaConfig(window=20 * per_day, equilibrium_bars=per_day,
+                                   min_obs=min(100, 5 * per_day))
 
-    def fit(self, bars: pd.DataFrame) -> Self:
-        """Fit one ARIMA per symbol on its last ``window`` intraday returns.
-
-        Args:
-            bars: intraday Bars frame (one frequency), sorted by
-                ``(ts_code, trade_time)``; the train data only.
-
-        Returns:
-            self.
+    def _fit_series(self, code: str, bars: pd.DataFrame, progress=None) -> IntradayArimaFit:
+        """Fit an ARIMA on one symbol's last ``window`` intraday returns (train bars only).
 
         Raises:
-            ValueError: missing Bars columns.
             ModelError: too few returns or AutoARIMA failed.
         """
-        check_panel(bars)
         cfg = self.config
-        self.models_: dict[str, _Fitted] = {}
-        self.season_: dict[str, dict[int, float]] = {}
-        for code, g in bars.groupby("ts_code", sort=True):
-            y_all = intraday_log_returns(g)
-            if y_all.size < cfg.min_obs:
-                raise ModelError(f"{code}: {y_all.size} intraday returns < min_obs={cfg.min_obs}; "
-                                 "pass more train days")
-            y = y_all[-cfg.window:]
-            auto = AutoARIMA(max_p=cfg.max_p, max_q=cfg.max_q, seasonal=False)
-            try:
-                auto.fit(y)
-            except (ValueError, ArithmeticError, np.linalg.LinAlgError) as e:
-                raise ModelError(f"{code}: AutoARIMA failed on {y.size} returns ({e})") from e
-            fitted = _extract(auto.model_, y, g["trade_time"].iloc[-1])
-            self.models_[str(code)] = fitted
-            arima = _build_arima(fitted, 1)
-            resid = y - np.asarray(arima.forward(y=y, h=1, fitted=True)["fitted"], float)
-            tod = _bar_of_day(g["trade_time"].iloc[-y.size:])
-            sq = pd.Series(resid**2).groupby(tod).mean()
-            self.season_[str(code)] = {int(k): float(v) for k, v in (sq / sq.mean()).items()}
-        self._rebuild()
-        return self
+        y_all = intraday_log_returns(bars)
+        if y_all.size < cfg.min_obs:
+            raise ModelError(f"{code}: {y_all.size} intraday returns < min_obs={cfg.min_obs}; "
+                             "pass more train days")
+        y = y_all[-cfg.window:]
+        auto = AutoARIMA(max_p=cfg.max_p, max_q=cfg.max_q, seasonal=False)
+        try:
+            auto.fit(y)
+        except (ValueError, ArithmeticError, np.linalg.LinAlgError) as e:
+            raise ModelError(f"{code}: AutoARIMA failed on {y.size} returns ({e})") from e
+        fitted = _extract(auto.model_, y, bars["trade_time"].iloc[-1])
+        arima = _build_arima(fitted, 1)
+        resid = y - np.asarray(arima.forward(y=y, h=1, fitted=True)["fitted"], float)
+        tod = _bar_of_day(bars["trade_time"].iloc[-y.size:])
+        sq = pd.Series(resid**2).groupby(tod).mean()
+        return IntradayArimaFit(fitted, {int(k): float(v) for k, v in (sq / sq.mean()).items()})
 
-    def _rebuild(self) -> None:
-        self.arimas_ = {c: _build_arima(f, 1) for c, f in self.models_.items()}
+    def _after_fit(self) -> None:
+        self.season_ = {c: f.season for c, f in self.models_.items()}
+        self.arimas_ = {c: _build_arima(f.arima, 1) for c, f in self.models_.items()}
 
-    def _check(self, code: str) -> None:
-        if not hasattr(self, "models_"):
-            raise ModelError("IntradayArima is not fitted: call fit(bars) or from_state()")
+    def _series_trained_until(self, fitted: IntradayArimaFit) -> pd.Timestamp:
+        return pd.Timestamp(fitted.arima.last_train_time)
+
+    def _fit_of(self, code: str) -> IntradayArimaFit:
+        self._check_fitted()
         if code not in self.models_:
-            raise ModelError(f"no intraday ARIMA fitted for {code}: fit on bars that include it")
+            raise ModelError(f"no {self.name} fitted for {code}: fit on bars that include it")
+        return self.models_[code]
 
     def predict_path(self, bars: pd.DataFrame, start: Any, end: Any) -> pd.DataFrame:
         """One-bar-ahead forecasts made at the close of every bar in ``[start, end]``.
+
+        A batched output of its own (not the forecast frame): one Kalman pass
+        over the bars gives every bar's forecast at once. The bars are cut at
+        ``end`` by :func:`tzero.models.base.panel_until`, the no-look-ahead
+        cut of :meth:`Forecaster.predict`, and the filter is causal, so row
+        ``t`` uses bars ``<= t`` only: it equals what ``predict`` (step 1)
+        would forecast from ``panel_until(bars, t)``, up to the seasonal factor.
 
         Args:
             bars: intraday Bars (same frequency as the fit) including history
@@ -193,16 +230,18 @@ class IntradayArima:
             seasonal by the next bar's time of day; across the lunch break and
             overnight the next bar is the next session bar), ``prob_up`` =
             Phi(mean_log / sd_log), ``deviation`` (equilibrium z-score, see the
-            module docstring). Row ``t`` uses bars ``<= t`` only.
+            module docstring).
 
         Raises:
             ModelError: not fitted, or a symbol without a model.
         """
+        self._check_fitted()
+        check_panel(bars)
         start, end = pd.Timestamp(start), pd.Timestamp(end)
         frames = []
         for code, g in panel_until(bars, end).groupby("ts_code", sort=True):
             code = str(code)
-            self._check(code)
+            fit = self._fit_of(code)
             g = g.reset_index(drop=True)
             first = int(np.searchsorted(g["trade_time"].to_numpy(), start.to_datetime64()))
             if first >= len(g):
@@ -211,21 +250,20 @@ class IntradayArima:
             y = intraday_log_returns(g.iloc[lo:])
             out = self.arimas_[code].forward(y=y, h=1, fitted=True)
             pred = np.r_[np.asarray(out["fitted"], float)[1:], float(np.asarray(out["mean"])[0])]
-            frames.append(self._path_rows(code, g, lo, first, pred))
+            frames.append(self._path_rows(code, fit, g, lo, first, pred))
         if not frames:
             return pd.DataFrame(columns=PATH_COLUMNS)
         return pd.concat(frames, ignore_index=True)
 
-    def _path_rows(self, code: str, g: pd.DataFrame, lo: int, first: int,
+    def _path_rows(self, code: str, fit: IntradayArimaFit, g: pd.DataFrame, lo: int, first: int,
                    pred: np.ndarray) -> pd.DataFrame:
-        f = self.models_[code]
         times = g["trade_time"].iloc[lo:]
         nxt = np.r_[_bar_of_day(times)[1:], -1]
-        season = self.season_[code]
+        season = fit.season
         # next bar of the last bar in a day is the first bar of the next day
         nxt = np.where(nxt < 0, min(season), nxt)
         factor = np.array([season.get(int(m), 1.0) for m in nxt])
-        var = f.sigma2 * factor
+        var = fit.arima.sigma2 * factor
         dev = equilibrium_deviation(g["close"].iloc[:], self.config.equilibrium_bars)[lo:]
         k = first - lo
         m, v = pred[k:], var[k:]
@@ -238,46 +276,34 @@ class IntradayArima:
             "deviation": dev[k:],
         }, columns=PATH_COLUMNS)
 
-    def predict(self, bars: pd.DataFrame, as_of: Any) -> pd.DataFrame:
-        """Forecast ``horizon`` bars after ``as_of`` (Forecaster protocol, ``step`` in bars).
+    def _predict_series(self, code: str, bars: pd.DataFrame, fit: IntradayArimaFit
+                        ) -> pd.DataFrame:
+        """Forecast ``horizon`` bars after the last bar of one symbol (``step`` in bars).
 
         Returns:
-            One row per ``(ts_code, step)`` with
-            :data:`tzero.models.base.FORECAST_COLUMNS` plus ``deviation``
-            (decimal simple returns; ``std`` uses ``sigma2`` without the
-            seasonal factor beyond step 1).
-
-        Raises:
-            ModelError: not fitted or a symbol without a model.
+            ``step`` and the forecast columns (decimal simple returns; ``std``
+            uses ``sigma2`` without the seasonal factor beyond step 1) plus
+            ``deviation``, the equilibrium z-score at the last bar.
         """
-        check_panel(bars)
         h = self.config.horizon
-        frames = []
-        for code, g in panel_until(bars, as_of).groupby("ts_code", sort=True):
-            code = str(code)
-            self._check(code)
-            path = self.predict_path(g, g["trade_time"].iloc[-1], g["trade_time"].iloc[-1])
-            y = intraday_log_returns(g)[-self.config.window:]
-            out = self.arimas_[code].forward(y=y, h=h, level=[_PI_LEVEL])
-            f = self.models_[code]
-            m = np.asarray(out["mean"], float)
-            psi = psi_weights(f.order, f.seasonal_order, f.coef, 1, h)         # [h]
-            s2 = f.sigma2 * np.cumsum(psi**2)                # Var of r_{t+k} forecast error
-            cum_var = f.sigma2 * np.cumsum(np.cumsum(psi) ** 2)                 # Var S_k
-            cum_m = np.cumsum(m)
-            pu = norm.cdf(cum_m / np.sqrt(cum_var))
-            frames.append(pd.DataFrame({
-                "ts_code": code, "as_of": pd.Timestamp(g["trade_time"].iloc[-1]),
-                "step": np.arange(1, h + 1), "mean": np.exp(m + s2 / 2) - 1,
-                "cum_mean": np.exp(cum_m + cum_var / 2) - 1,
-                "std": np.sqrt(np.expm1(s2)) * np.exp(m + s2 / 2),
-                "prob_up": pu, "prob_down": 1 - pu,
-                "regime": pd.Series([None] * h, dtype=object), "regime_prob": np.nan,
-                "deviation": float(path["deviation"].iloc[-1]),
-            }))
-        if not frames:
-            raise ModelError(f"bars have no rows on or before {as_of}")
-        return pd.concat(frames, ignore_index=True)
+        y = intraday_log_returns(bars)[-self.config.window:]
+        out = self.arimas_[code].forward(y=y, h=h, level=[_PI_LEVEL])
+        f = fit.arima
+        m = np.asarray(out["mean"], float)
+        psi = psi_weights(f.order, f.seasonal_order, f.coef, 1, h)         # [h]
+        s2 = f.sigma2 * np.cumsum(psi**2)                # Var of r_{t+k} forecast error
+        cum_var = f.sigma2 * np.cumsum(np.cumsum(psi) ** 2)                 # Var S_k
+        cum_m = np.cumsum(m)
+        pu = norm.cdf(cum_m / np.sqrt(cum_var))
+        dev = equilibrium_deviation(bars["close"], self.config.equilibrium_bars)[-1]
+        return pd.DataFrame({
+            "step": np.arange(1, h + 1), "mean": np.exp(m + s2 / 2) - 1,
+            "cum_mean": np.exp(cum_m + cum_var / 2) - 1,
+            "std": np.sqrt(np.expm1(s2)) * np.exp(m + s2 / 2),
+            "prob_up": pu, "prob_down": 1 - pu,
+            "regime": pd.Series([None] * h, dtype=object), "regime_prob": np.nan,
+            "deviation": float(dev),
+        })
 
     def state_dict(self) -> dict:
         """Plain data: config, per-symbol ARIMA fit and seasonal variance factors.
@@ -285,11 +311,11 @@ class IntradayArima:
         Raises:
             ModelError: not fitted.
         """
-        if not hasattr(self, "models_"):
-            raise ModelError("IntradayArima is not fitted: call fit(bars) first")
+        self._check_fitted()
         return {"name": self.name, "config": asdict(self.config),
-                "models": {c: f.to_dict() for c, f in self.models_.items()},
-                "season": {c: {str(k): v for k, v in s.items()} for c, s in self.season_.items()}}
+                "models": {c: f.arima.to_dict() for c, f in self.models_.items()},
+                "season": {c: {str(k): v for k, v in f.season.items()}
+                           for c, f in self.models_.items()}}
 
     @classmethod
     def from_state(cls, state: dict) -> Self:
@@ -300,12 +326,26 @@ class IntradayArima:
         """
         check_state(cls, state)
         obj = cls(IntradayArimaConfig(**state["config"]))
-        obj.models_ = {c: _Fitted.from_dict(d) for c, d in state["models"].items()}
-        obj.season_ = {c: {int(k): float(v) for k, v in s.items()}
-                       for c, s in state["season"].items()}
-        obj._rebuild()
+        obj.models_ = {
+            c: IntradayArimaFit(_Fitted.from_dict(d),
+                                {int(k): float(v) for k, v in state["season"][c].items()})
+            for c, d in state["models"].items()}
+        obj.errors_ = {}
+        obj._after_fit()
         return obj
 
 
-__all__ = ["PATH_COLUMNS", "IntradayArima", "IntradayArimaConfig", "equilibrium_deviation",
-           "intraday_log_returns"]
+def bars_per_day(freq: str) -> int:
+    """Bars of one A-share session (:data:`tzero.market.sessions.MINUTES_PER_DAY` minutes) at ``freq``.
+
+    Raises:
+        ValueError: unknown frequency (expected one of ``INTRADAY_FREQS``).
+    """
+    if freq not in sessions.INTRADAY_FREQS:
+        raise ValueError(f"unknown intraday frequency {freq!r}: expected one of "
+                         f"{list(sessions.INTRADAY_FREQS)}")
+    return sessions.MINUTES_PER_DAY // sessions.INTRADAY_FREQS[freq]
+
+
+__all__ = ["PATH_COLUMNS", "IntradayArima", "IntradayArimaConfig", "IntradayArimaFit",
+           "bars_per_day", "equilibrium_deviation", "intraday_log_returns"]

@@ -25,16 +25,16 @@ sell-dominated micro-structure shrinks or pauses it. Here:
   ``sell``. Labels are ``liquid-buy``, ``liquid-sell``, ``illiquid-buy``,
   ``illiquid-sell`` (two states may share one);
 * probabilities are *forward-filtered* only (:func:`tzero.models.hmm.forward_filter`,
-  Rabiner 1989): the state at bar ``t`` uses bars ``<= t``, never smoothing;
-* intensity: ``liquid-buy`` → aggressive, ``liquid-sell`` → normal,
-  ``illiquid-buy`` → conservative, ``illiquid-sell`` → pause; when the
-  probability of the label is below :data:`tzero.signals.policy.REGIME_CONFIDENT`
-  the intensity steps one level more cautious.
+  Rabiner 1989): the state at bar ``t`` uses bars ``<= t``, never smoothing.
+
+The model emits states and their probabilities only; how hard to trade in a
+state (the T+0 intensity) is the signal policy's call:
+:func:`tzero.signals.policy.intensity_for`.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, ClassVar, Self
 
 import numpy as np
@@ -44,20 +44,28 @@ from threadpoolctl import threadpool_limits
 
 from tzero.errors import ModelError
 from tzero.features.intraday import bar_microstructure, trade_flow
-from tzero.models.base import check_panel, check_state, panel_until
+from tzero.models.base import (
+    Frequency,
+    LocalForecaster,
+    Scope,
+    check_panel,
+    check_state,
+    panel_until,
+)
 from tzero.models.hmm import (
     HmmParams,
     filtered_state_probs,
     forecast_from_probs,
 )
-from tzero.models.intraday_arima import intraday_log_returns
-from tzero.signals.policy import INTENSITIES, REGIME_CONFIDENT
+from tzero.models.intraday_arima import bars_per_day, intraday_log_returns
 
 FEATURES = ("ret", "flow", "log_range", "log_rel_volume", "log_illiq")
-LABEL_INTENSITY = {"liquid-buy": "aggressive", "liquid-sell": "normal",
-                   "illiquid-buy": "conservative", "illiquid-sell": "pause"}
-PATH_COLUMNS = ["ts_code", "trade_time", "state", "state_prob", "intensity"]
-_EPS = 1e-9
+#: The state labels (liquidity × dominance) the model emits as ``regime`` / ``state``.
+LABELS = ("liquid-buy", "liquid-sell", "illiquid-buy", "illiquid-sell")
+PATH_COLUMNS = ["ts_code", "trade_time", "state", "state_prob"]
+#: Panel column carrying the trade-flow ``flow`` per bar into the per-series fit
+#: (set by :meth:`IntradayHmm.fit` when ``trades`` are given; private).
+_TRADE_FLOW = "_trade_flow"
 
 
 @dataclass(frozen=True)
@@ -150,33 +158,38 @@ def label_liquidity_flow(means_z: np.ndarray, flow_mean_raw: np.ndarray) -> tupl
                  for g, fl in zip(good, flow_mean_raw, strict=True))
 
 
-def intensity_for(label: str, prob: float) -> str:
-    """T+0 intensity of a state label, one step more cautious when ``prob`` is unconfident."""
-    base = LABEL_INTENSITY[label]
-    if prob >= REGIME_CONFIDENT:
-        return base
-    return INTENSITIES[min(INTENSITIES.index(base) + 1, len(INTENSITIES) - 1)]
-
-
-class IntradayHmm:
+class IntradayHmm(LocalForecaster):
     """Gaussian HMM on intraday micro-structure, forward-filtered (spec 000 §3.2, §5.1).
+
+    A :class:`tzero.models.base.LocalForecaster` (one HMM per symbol, the base
+    owns the loop). ``fit(bars, trades=..., freq=...)`` takes an optional
+    Trades frame for the trade-flow OFI; ``predict`` gives the forecast frame
+    (``step`` in bars, ``regime`` = state label); :meth:`predict_path` the
+    filtered state at every bar (:data:`PATH_COLUMNS`).
 
     Attributes:
         config: the :class:`IntradayHmmConfig`.
-        params_: ``{ts_code: HmmParams}`` (states sorted by mean return; the
-            ``labels`` are liquidity/dominance labels, not bull/bear).
-        freq_: bar frequency seen at fit (``None`` without trades).
+        models_: ``{ts_code: HmmParams}`` (states sorted by mean return; the
+            ``labels`` are :data:`LABELS`, not bull/bear; ``trained_until`` the
+            last train bar).
     """
 
     name: ClassVar[str] = "intraday_hmm"
+    scope: ClassVar[Scope] = "local"
+    frequency: ClassVar[Frequency] = "intraday"
+    #: Bars needed to fit with the default config: ``min_obs`` usable bars after
+    #: the first day of 5-minute bars (no ``rel_volume`` there).
+    min_history: ClassVar[int] = IntradayHmmConfig.min_obs + bars_per_day("5m")
+    #: Columns of :meth:`predict_path` (:data:`PATH_COLUMNS`).
+    path_columns: ClassVar[tuple[str, ...]] = tuple(PATH_COLUMNS)
+    #: Whether ``fit``/``predict_path`` take a Trades frame (``trades=``, ``freq=``).
+    uses_trades: ClassVar[bool] = True
 
-    def __init__(self, config: IntradayHmmConfig | None = None) -> None:
-        self.config = config or IntradayHmmConfig()
-
-    @property
-    def horizon(self) -> int:
-        """Forecast horizon in bars."""
-        return self.config.horizon
+    @classmethod
+    def default_config(cls, fast: bool = False, seed: int = 42, freq: str = "5m"
+                       ) -> IntradayHmmConfig:
+        """Defaults with ``seed``; ``min_obs`` at most five days of ``freq`` bars (no fast variant)."""
+        return IntradayHmmConfig(seed=seed, min_obs=min(100, 5 * bars_per_day(freq)))
 
     def _obs(self, bars: pd.DataFrame, trades: pd.DataFrame | None,
              freq: str | None) -> pd.DataFrame:
@@ -184,32 +197,43 @@ class IntradayHmm:
         return hmm_observations(bars, trades, freq=freq, lookback_days=c.lookback_days,
                                 flow_window=c.flow_window)
 
-    def fit(self, bars: pd.DataFrame, trades: pd.DataFrame | None = None,
-            freq: str | None = None) -> Self:
+    def _fit(self, panel: pd.DataFrame, *, universe: pd.DataFrame | None = None,
+             trades: pd.DataFrame | None = None, freq: str | None = None, **kwargs: Any) -> None:
         """Fit one HMM per symbol on the train bars (and trades, when given).
 
         Args:
-            bars: intraday Bars (train part only).
-            trades: optional Trades frame of the same period.
+            panel: intraday Bars (train part only).
+            trades: optional Trades frame of the same period; its rolling OFI
+                replaces the bar proxy ``flow``. It is binned here once and
+                travels to the per-series fit (and its worker processes) as a
+                panel column.
             freq: bar frequency (required with ``trades``).
+            **kwargs: options of the per-series loop (``n_jobs``, ``errors``, ...).
 
-        Returns:
-            self.
+        Raises:
+            ValueError: ``trades`` without ``freq``.
+        """
+        if trades is not None:
+            flow = self._obs(panel, trades, freq)["flow"].to_numpy(float)
+            panel = panel.assign(**{_TRADE_FLOW: flow})
+        super()._fit(panel, universe=universe, **kwargs)
+
+    def _fit_series(self, code: str, bars: pd.DataFrame, progress=None) -> HmmParams:
+        """Fit one symbol's HMM on its train bars.
 
         Raises:
             ModelError: too few usable bars or a constant feature.
         """
-        check_panel(bars)
-        obs = self._obs(bars, trades, freq)
-        self.params_: dict[str, HmmParams] = {}
-        for code, g in obs.groupby("ts_code", sort=True):
-            x = g[list(FEATURES)].to_numpy(float)
-            x = x[np.isfinite(x).all(axis=1)]
-            if len(x) < self.config.min_obs:
-                raise ModelError(f"{code}: {len(x)} usable bars < min_obs={self.config.min_obs}; "
-                                 "pass more train days")
-            self.params_[str(code)] = self._fit_one(str(code), x)
-        return self
+        obs = self._obs(bars.drop(columns=_TRADE_FLOW, errors="ignore"), None, None)
+        if _TRADE_FLOW in bars.columns:
+            obs["flow"] = bars[_TRADE_FLOW].to_numpy(float)
+        x = obs[list(FEATURES)].to_numpy(float)
+        x = x[np.isfinite(x).all(axis=1)]
+        if len(x) < self.config.min_obs:
+            raise ModelError(f"{code}: {len(x)} usable bars < min_obs={self.config.min_obs}; "
+                             "pass more train days")
+        p = self._fit_one(code, x)
+        return replace(p, trained_until=str(pd.Timestamp(bars["trade_time"].iloc[-1])))
 
     def _fit_one(self, code: str, x: np.ndarray) -> HmmParams:
         c = self.config
@@ -233,12 +257,14 @@ class IntradayHmm:
             bic=float(m.bic(z)),
         )
 
-    def _check(self, code: str) -> HmmParams:
-        if not hasattr(self, "params_"):
-            raise ModelError("IntradayHmm is not fitted: call fit(bars) or from_state()")
-        if code not in self.params_:
-            raise ModelError(f"no intraday HMM fitted for {code}: fit on bars that include it")
-        return self.params_[code]
+    def _series_trained_until(self, fitted: HmmParams) -> pd.Timestamp | None:
+        return pd.Timestamp(fitted.trained_until) if fitted.trained_until else None
+
+    def _params(self, code: str) -> HmmParams:
+        self._check_fitted()
+        if code not in self.models_:
+            raise ModelError(f"no {self.name} fitted for {code}: fit on bars that include it")
+        return self.models_[code]
 
     def filtered_probs(self, code: str, x: np.ndarray) -> np.ndarray:
         """Forward-filtered state probabilities ``[T, F] -> [T, K]`` of raw features.
@@ -246,14 +272,36 @@ class IntradayHmm:
         An undefined feature (NaN: first day of ``rel_volume``, zero volume) is
         set to its train mean (0 in standardised units) so the bar still counts.
         """
-        p = self._check(code)
+        p = self._params(code)
         x = np.where(np.isfinite(x), x, p.scale_mean[None, :])
         return filtered_state_probs(p, x)
+
+    def _label_probs(self, code: str, obs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Most probable label at every bar of one symbol's observations and its probability.
+
+        Probabilities of states sharing a label are summed. Returns ``([T]
+        labels, [T] probabilities)``.
+        """
+        p = self._params(code)
+        probs = self.filtered_probs(code, obs[list(FEATURES)].to_numpy(float))
+        labels = sorted(set(p.labels))
+        agg = np.column_stack([probs[:, [i for i, lab in enumerate(p.labels) if lab == u]]
+                               .sum(axis=1) for u in labels]).clip(0.0, 1.0)
+        best = agg.argmax(axis=1)
+        return np.asarray(labels, dtype=object)[best], agg[np.arange(len(agg)), best]
 
     def predict_path(self, bars: pd.DataFrame, start: Any, end: Any,
                      trades: pd.DataFrame | None = None,
                      freq: str | None = None) -> pd.DataFrame:
         """Filtered state at the close of every bar in ``[start, end]``.
+
+        A batched output of its own (not the forecast frame): one forward
+        filter pass per symbol. Bars are cut at ``end`` by
+        :func:`tzero.models.base.panel_until`, the no-look-ahead cut of
+        :meth:`Forecaster.predict` (trades likewise at ``trade_time <= end``),
+        and the filter is causal, so row ``t`` uses bars ``<= t`` only: its
+        ``state``/``state_prob`` equal the ``regime``/``regime_prob`` of
+        ``predict(bars, t)`` (without trades).
 
         Args:
             bars: intraday Bars including the history the filter starts from
@@ -264,66 +312,54 @@ class IntradayHmm:
         Returns:
             Frame :data:`PATH_COLUMNS`: ``state`` the label with the highest
             filtered probability (probabilities of states sharing a label are
-            summed), ``state_prob`` that probability, ``intensity`` from
-            :func:`intensity_for`. Row ``t`` uses bars ``<= t`` only.
+            summed), ``state_prob`` that probability.
+
+        Raises:
+            ModelError: not fitted, or a symbol without a model.
+            ValueError: ``trades`` without ``freq``.
         """
+        self._check_fitted()
+        check_panel(bars)
         start, end = pd.Timestamp(start), pd.Timestamp(end)
         b = panel_until(bars, end)
         obs = self._obs(b, None if trades is None else trades[trades["trade_time"] <= end], freq)
         frames = []
         for code, g in obs.groupby("ts_code", sort=True):
-            p = self._check(str(code))
-            probs = self.filtered_probs(str(code), g[list(FEATURES)].to_numpy(float))
-            labels = sorted(set(p.labels))
-            agg = np.column_stack([probs[:, [i for i, lab in enumerate(p.labels) if lab == u]]
-                                   .sum(axis=1) for u in labels]).clip(0.0, 1.0)
-            best = agg.argmax(axis=1)
+            state, prob = self._label_probs(str(code), g)
             keep = (g["trade_time"] >= start).to_numpy()
-            state = np.asarray(labels, dtype=object)[best][keep]
-            prob = agg[np.arange(len(agg)), best][keep]
             frames.append(pd.DataFrame({
                 "ts_code": str(code), "trade_time": g["trade_time"].to_numpy()[keep],
-                "state": state, "state_prob": prob,
-                "intensity": [intensity_for(s, q) for s, q in zip(state, prob, strict=True)],
+                "state": state[keep], "state_prob": prob[keep],
             }, columns=PATH_COLUMNS))
         if not frames:
             return pd.DataFrame(columns=PATH_COLUMNS)
         return pd.concat(frames, ignore_index=True)
 
-    def predict(self, bars: pd.DataFrame, as_of: Any) -> pd.DataFrame:
-        """Forecaster protocol: ``horizon`` bars after ``as_of`` (``step`` in bars).
+    def _predict_series(self, code: str, bars: pd.DataFrame, p: HmmParams) -> pd.DataFrame:
+        """Forecast ``horizon`` bars after the last bar of one symbol (``step`` in bars).
 
         ``mean``/``std``/``prob_up`` come from the state return means propagated
         by the transition matrix (:func:`tzero.models.hmm.forecast_from_probs`);
-        ``regime`` is the state label, ``regime_prob`` its filtered probability,
-        plus ``t0_intensity``.
+        ``regime`` is the state label (one of :data:`LABELS`), ``regime_prob``
+        its filtered probability (states sharing a label summed).
         """
-        check_panel(bars)
-        b = panel_until(bars, as_of)
-        obs = self._obs(b, None, None)
-        frames = []
-        for code, g in obs.groupby("ts_code", sort=True):
-            p = self._check(str(code))
-            probs = self.filtered_probs(str(code), g[list(FEATURES)].to_numpy(float))[-1]
-            fc = forecast_from_probs(p, probs, self.config.horizon)
-            path = self.predict_path(b[b["ts_code"] == code], g["trade_time"].iloc[-1],
-                                     g["trade_time"].iloc[-1])
-            fc.insert(0, "ts_code", str(code))
-            fc.insert(1, "as_of", pd.Timestamp(g["trade_time"].iloc[-1]))
-            fc["regime"] = path["state"].iloc[-1]
-            fc["regime_prob"] = float(path["state_prob"].iloc[-1])
-            fc["t0_intensity"] = path["intensity"].iloc[-1]
-            frames.append(fc)
-        if not frames:
-            raise ModelError(f"bars have no rows on or before {as_of}")
-        return pd.concat(frames, ignore_index=True)
+        obs = self._obs(bars, None, None)
+        probs = self.filtered_probs(code, obs[list(FEATURES)].to_numpy(float))[-1]
+        fc = forecast_from_probs(p, probs, self.config.horizon)
+        state, prob = self._label_probs(code, obs)
+        fc["regime"] = state[-1]
+        fc["regime_prob"] = float(prob[-1])
+        return fc
 
     def state_dict(self) -> dict:
-        """Plain data: config and per-symbol :class:`HmmParams` as lists."""
-        if not hasattr(self, "params_"):
-            raise ModelError("IntradayHmm is not fitted: call fit(bars) first")
+        """Plain data: config and per-symbol :class:`HmmParams` as lists.
+
+        Raises:
+            ModelError: not fitted.
+        """
+        self._check_fitted()
         return {"name": self.name, "config": asdict(self.config),
-                "models": {c: p.to_dict() for c, p in self.params_.items()}}
+                "models": {c: p.to_dict() for c, p in self.models_.items()}}
 
     @classmethod
     def from_state(cls, state: dict) -> Self:
@@ -334,9 +370,10 @@ class IntradayHmm:
         """
         check_state(cls, state)
         obj = cls(IntradayHmmConfig(**state["config"]))
-        obj.params_ = {c: HmmParams.from_dict(d) for c, d in state["models"].items()}
+        obj.models_ = {c: HmmParams.from_dict(d) for c, d in state["models"].items()}
+        obj.errors_ = {}
         return obj
 
 
-__all__ = ["FEATURES", "LABEL_INTENSITY", "PATH_COLUMNS", "IntradayHmm", "IntradayHmmConfig",
-           "hmm_observations", "intensity_for", "label_liquidity_flow"]
+__all__ = ["FEATURES", "LABELS", "PATH_COLUMNS", "IntradayHmm", "IntradayHmmConfig",
+           "hmm_observations", "label_liquidity_flow"]

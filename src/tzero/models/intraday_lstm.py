@@ -37,7 +37,14 @@ import torch
 
 from tzero.errors import ModelError
 from tzero.features.intraday import bar_microstructure, day_fraction
-from tzero.models.base import check_panel, check_state, panel_until
+from tzero.models.base import (
+    Frequency,
+    LocalForecaster,
+    Scope,
+    check_panel,
+    check_state,
+    panel_until,
+)
 from tzero.models.intraday_arima import intraday_log_returns
 from tzero.models.lstm_nets import build_net
 from tzero.training.loop import TrainConfig, predict_batches, train_dual_head
@@ -140,35 +147,73 @@ def torch_threads(n: int) -> Iterator[None]:
         torch.set_num_threads(old)
 
 
-class IntradayLstm:
+@dataclass
+class IntradayNet:
+    """Fit of one symbol: network, feature scaler and return scale.
+
+    Attributes:
+        net: the dual-head network (CPU, eval mode).
+        scale_mean, scale_std: ``[F]`` train feature means / deviations (std 1
+            where a feature is constant).
+        ret_scale: train std of one-bar simple returns (decimal); the return
+            head's output is multiplied by it.
+        train_result: the :class:`tzero.training.loop.TrainResult` of the fit
+            (``None`` after :meth:`IntradayLstm.from_state`).
+        trained_until: last train bar (``None`` when unknown).
+    """
+
+    net: torch.nn.Module
+    scale_mean: np.ndarray
+    scale_std: np.ndarray
+    ret_scale: float
+    train_result: Any = None
+    trained_until: pd.Timestamp | None = None
+
+    def standardise(self, f: pd.DataFrame) -> np.ndarray:
+        """``[T, F]`` float32 standardised :data:`FEATURES` of a feature frame; NaN/inf → 0."""
+        return standardise(f, self.scale_mean, self.scale_std)
+
+
+def standardise(f: pd.DataFrame, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """``[T, F]`` float32 ``(f[FEATURES] - mean) / std`` with undefined values set to 0."""
+    x = (f[list(FEATURES)].to_numpy(float) - mean) / std
+    return np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
+
+
+class IntradayLstm(LocalForecaster):
     """Dual-head LSTM on intraday bar sequences, one network per symbol.
+
+    A :class:`tzero.models.base.LocalForecaster` (the base owns the loop over
+    symbols: ``fit(bars, n_jobs=2)`` trains two symbols at once, each seeded
+    alike). ``predict`` gives the forecast frame (``step`` in bars);
+    :meth:`predict_path` the batched path of :data:`PATH_COLUMNS`.
 
     Attributes:
         config: the :class:`IntradayLstmConfig`.
-        nets_: ``{ts_code: nn.Module}`` (CPU, eval mode).
-        scale_: ``{ts_code: (mean [F], std [F])}`` feature standardisation.
-        ret_scale_: ``{ts_code: std of one-bar simple returns}`` (decimal).
-        train_results_: ``{ts_code: TrainResult}`` of the last fit.
+        models_: ``{ts_code: IntradayNet}``.
     """
 
     name: ClassVar[str] = "intraday_lstm"
+    scope: ClassVar[Scope] = "local"
+    frequency: ClassVar[Frequency] = "intraday"
+    #: Bars needed to fit with the default config: ``min_samples`` labelled
+    #: windows of ``seq_len`` bars, each followed by ``horizon`` label bars.
+    min_history: ClassVar[int] = (IntradayLstmConfig.seq_len + IntradayLstmConfig.horizon
+                                  + IntradayLstmConfig.min_samples)
+    #: Columns of :meth:`predict_path` (:data:`PATH_COLUMNS`).
+    path_columns: ClassVar[tuple[str, ...]] = tuple(PATH_COLUMNS)
+    #: Whether ``fit``/``predict_path`` take a Trades frame (``trades=``).
+    uses_trades: ClassVar[bool] = False
 
-    def __init__(self, config: IntradayLstmConfig | None = None) -> None:
-        self.config = config or IntradayLstmConfig()
-
-    @property
-    def horizon(self) -> int:
-        """Label horizon in bars."""
-        return self.config.horizon
+    @classmethod
+    def default_config(cls, fast: bool = False, seed: int = 42, freq: str = "5m"
+                       ) -> IntradayLstmConfig:
+        """Defaults with ``seed``; ``fast``: :meth:`IntradayLstmConfig.fast` (``freq`` unused)."""
+        return IntradayLstmConfig.fast(seed=seed) if fast else IntradayLstmConfig(seed=seed)
 
     def _features(self, bars: pd.DataFrame) -> pd.DataFrame:
         c = self.config
         return lstm_features(bars, c.lookback_days, c.equilibrium_bars)
-
-    def _standardise(self, code: str, f: pd.DataFrame) -> np.ndarray:
-        mu, sd = self.scale_[code]
-        x = (f[list(FEATURES)].to_numpy(float) - mu) / sd
-        return np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
 
     def _train_config(self) -> TrainConfig:
         c = self.config
@@ -176,44 +221,39 @@ class IntradayLstm:
                            reg_loss_type="huber", seed=c.seed, augment=False, t_0=max(c.epochs, 1),
                            improved=c.improved)
 
-    def fit(self, bars: pd.DataFrame) -> Self:
-        """Train one network per symbol on the (train) bars.
+    def _fit_series(self, code: str, bars: pd.DataFrame, progress=None) -> IntradayNet:
+        """Train one symbol's network on its train bars.
+
+        Args:
+            progress: optional ``progress(epoch, epochs)``.
 
         Raises:
             ModelError: fewer than ``min_samples`` labelled same-day samples.
         """
-        check_panel(bars)
         c = self.config
-        feats = self._features(bars)
-        self.nets_: dict[str, torch.nn.Module] = {}
-        self.scale_: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        self.ret_scale_: dict[str, float] = {}
-        self.train_results_: dict = {}
-        for code, g in bars.groupby("ts_code", sort=True):
-            code = str(code)
-            f = feats[feats["ts_code"] == code].reset_index(drop=True)
-            raw = f[list(FEATURES)].to_numpy(float)
-            mu, sd = np.nanmean(raw, axis=0), np.nanstd(raw, axis=0)
-            self.scale_[code] = (mu, np.where(sd > 0, sd, 1.0))
-            ws = self._windows(code, f, g["close"].to_numpy(float))
-            if len(ws) < c.min_samples:
-                raise ModelError(f"{code}: {len(ws)} labelled intraday samples < min_samples="
-                                 f"{c.min_samples}; pass more train days or shorten seq_len")
-            self.ret_scale_[code] = float(np.std(ws.y_ret)) or 1.0
-            self.nets_[code], self.train_results_[code] = self._train(ws, self.ret_scale_[code])
-        return self
+        f = self._features(bars).reset_index(drop=True)
+        raw = f[list(FEATURES)].to_numpy(float)
+        mu, sd = np.nanmean(raw, axis=0), np.nanstd(raw, axis=0)
+        sd = np.where(sd > 0, sd, 1.0)
+        ws = self._windows(standardise(f, mu, sd), f["trade_time"], bars["close"].to_numpy(float))
+        if len(ws) < c.min_samples:
+            raise ModelError(f"{code}: {len(ws)} labelled intraday samples < min_samples="
+                             f"{c.min_samples}; pass more train days or shorten seq_len")
+        ret_scale = float(np.std(ws.y_ret)) or 1.0
+        net, res = self._train(ws, ret_scale, progress)
+        return IntradayNet(net, mu, sd, ret_scale, res, pd.Timestamp(bars["trade_time"].iloc[-1]))
 
-    def _windows(self, code: str, f: pd.DataFrame, close: np.ndarray):
-        """Labelled windows whose label bars stay in the sample's day."""
+    def _windows(self, x: np.ndarray, trade_time: pd.Series, close: np.ndarray):
+        """Labelled windows of standardised features ``x [T, F]`` whose label bars stay in
+        the sample's day."""
         c = self.config
-        x = self._standardise(code, f)
-        times = f["trade_time"].to_numpy("datetime64[ns]")
+        times = trade_time.to_numpy("datetime64[ns]")
         ws = make_windows(x, np.ones(len(x), bool), close, times, c.seq_len, c.horizon).labelled()
         day = times.astype("datetime64[D]")
         end_day = day[np.minimum(ws.end + c.horizon, len(day) - 1)]
         return ws.subset(np.flatnonzero(end_day == day[ws.end]))
 
-    def _train(self, ws, ret_scale: float):
+    def _train(self, ws, ret_scale: float, progress=None):
         c = self.config
         days = ws.times.astype("datetime64[D]")
         cut = np.unique(days)[-c.val_days] if 0 < c.val_days < len(np.unique(days)) else None
@@ -225,93 +265,101 @@ class IntradayLstm:
         val = (ws.X[va], ws.y_dir[va], y_ret[va]) if len(va) else None
         with torch_threads(c.num_threads):
             res = train_dual_head(net, ws.X[tr], ws.y_dir[tr], y_ret[tr], self._train_config(),
-                                  val=val)
+                                  val=val, on_epoch=progress)
         net.eval()
         return net, res
 
-    def _check(self, code: str) -> None:
-        if not hasattr(self, "nets_"):
-            raise ModelError("IntradayLstm is not fitted: call fit(bars) or from_state()")
-        if code not in self.nets_:
-            raise ModelError(f"no intraday LSTM fitted for {code}: fit on bars that include it")
+    def _series_trained_until(self, fitted: IntradayNet) -> pd.Timestamp | None:
+        return fitted.trained_until
+
+    def _net(self, code: str) -> IntradayNet:
+        self._check_fitted()
+        if code not in self.models_:
+            raise ModelError(f"no {self.name} fitted for {code}: fit on bars that include it")
+        return self.models_[code]
 
     def predict_path(self, bars: pd.DataFrame, start: Any, end: Any) -> pd.DataFrame:
         """Forecast made at the close of every bar in ``[start, end]`` from bars ``<= it``.
+
+        A batched output of its own (not the forecast frame): every window of
+        the range goes through the network in one batch. Bars are cut at
+        ``end`` by :func:`tzero.models.base.panel_until`, the no-look-ahead
+        cut of :meth:`Forecaster.predict`, and the features are causal, so
+        row ``t`` uses bars ``<= t`` only: its ``prob_up`` is that of
+        ``predict(bars, t)``.
 
         Returns:
             Frame :data:`PATH_COLUMNS`: ``prob_up`` P(compounded simple return of
             the next ``horizon`` bars > 0); ``mean`` expected compounded simple
             return of the next ``horizon`` bars (decimal). Bars with fewer than
             ``seq_len`` bars of history are absent.
+
+        Raises:
+            ModelError: not fitted, or a symbol without a model.
         """
+        self._check_fitted()
+        check_panel(bars)
         start, end = pd.Timestamp(start), pd.Timestamp(end)
-        b = panel_until(bars, end)
-        feats = self._features(b)
+        feats = self._features(panel_until(bars, end))
         frames = []
         for code, f in feats.groupby("ts_code", sort=True):
-            code = str(code)
-            self._check(code)
+            m = self._net(str(code))
             f = f.reset_index(drop=True)
-            x = self._standardise(code, f)
+            x = m.standardise(f)
             times = f["trade_time"].to_numpy("datetime64[ns]")
             ws = make_windows(x, np.ones(len(x), bool), np.ones(len(x)), times,
                               self.config.seq_len, 1)
             keep = ws.times >= start.to_datetime64()
             with torch_threads(self.config.num_threads):
-                probs, rets = predict_batches(self.nets_[code], ws.X[keep],
-                                              device=torch.device("cpu"))
-            step = rets.astype(np.float64) * self.ret_scale_[code]          # [N, H] decimal
+                probs, rets = predict_batches(m.net, ws.X[keep], device=torch.device("cpu"))
+            step = rets.astype(np.float64) * m.ret_scale                    # [N, H] decimal
             frames.append(pd.DataFrame({
-                "ts_code": code, "trade_time": ws.times[keep], "prob_up": probs[:, 1],
+                "ts_code": str(code), "trade_time": ws.times[keep], "prob_up": probs[:, 1],
                 "mean": np.prod(1.0 + step, axis=1) - 1.0 if len(step) else np.zeros(0),
             }, columns=PATH_COLUMNS))
         if not frames:
             return pd.DataFrame(columns=PATH_COLUMNS)
         return pd.concat(frames, ignore_index=True)
 
-    def predict(self, bars: pd.DataFrame, as_of: Any) -> pd.DataFrame:
-        """Forecaster protocol rows (``step`` 1..horizon in bars) at ``as_of``.
+    def _predict_series(self, code: str, bars: pd.DataFrame, m: IntradayNet) -> pd.DataFrame:
+        """Forecast ``horizon`` bars after the last bar of one symbol (``step`` in bars).
 
         ``mean`` is the network's step return, ``cum_mean`` its compounding,
-        ``std`` the train one-bar return std (``ret_scale_``, a scale, not a
+        ``std`` the train one-bar return std (``ret_scale``, a scale, not a
         fitted forecast error), ``prob_up`` the direction head on every step.
+
+        Raises:
+            ModelError: fewer than ``seq_len`` bars.
         """
-        check_panel(bars)
-        b = panel_until(bars, as_of)
-        last = b["trade_time"].max()
-        frames = []
-        for code, g in b.groupby("ts_code", sort=True):
-            code = str(code)
-            self._check(code)
-            f = self._features(g).reset_index(drop=True)
-            x = self._standardise(code, f)[-self.config.seq_len:][None]
-            if x.shape[1] < self.config.seq_len:
-                raise ModelError(f"{code}: fewer than seq_len={self.config.seq_len} bars up to "
-                                 f"{as_of}")
-            with torch_threads(self.config.num_threads):
-                probs, rets = predict_batches(self.nets_[code], x, device=torch.device("cpu"))
-            step = rets[0].astype(np.float64) * self.ret_scale_[code]
-            h = len(step)
-            frames.append(pd.DataFrame({
-                "ts_code": code, "as_of": pd.Timestamp(g["trade_time"].iloc[-1]),
-                "step": np.arange(1, h + 1), "mean": step,
-                "cum_mean": np.cumprod(1 + step) - 1, "std": self.ret_scale_[code],
-                "prob_up": float(probs[0, 1]), "prob_down": float(probs[0, 0]),
-                "regime": pd.Series([None] * h, dtype=object), "regime_prob": np.nan,
-            }))
-        if not frames:
-            raise ModelError(f"bars have no rows on or before {as_of} (last {last})")
-        return pd.concat(frames, ignore_index=True)
+        seq_len = self.config.seq_len
+        x = m.standardise(self._features(bars).reset_index(drop=True))[-seq_len:][None]
+        if x.shape[1] < seq_len:
+            raise ModelError(f"{code}: fewer than seq_len={seq_len} bars up to "
+                             f"{bars['trade_time'].iloc[-1]}")
+        with torch_threads(self.config.num_threads):
+            probs, rets = predict_batches(m.net, x, device=torch.device("cpu"))
+        step = rets[0].astype(np.float64) * m.ret_scale
+        h = len(step)
+        return pd.DataFrame({
+            "step": np.arange(1, h + 1), "mean": step,
+            "cum_mean": np.cumprod(1 + step) - 1, "std": m.ret_scale,
+            "prob_up": float(probs[0, 1]), "prob_down": float(probs[0, 0]),
+            "regime": pd.Series([None] * h, dtype=object), "regime_prob": np.nan,
+        })
 
     def state_dict(self) -> dict:
-        """Plain data: config, scalers and each network's weights as numpy arrays."""
-        if not hasattr(self, "nets_"):
-            raise ModelError("IntradayLstm is not fitted: call fit(bars) first")
+        """Plain data: config, scalers and each network's weights as numpy arrays.
+
+        Raises:
+            ModelError: not fitted.
+        """
+        self._check_fitted()
         return {"name": self.name, "config": asdict(self.config), "models": {
-            c: {"weights": {k: v.detach().cpu().numpy() for k, v in net.state_dict().items()},
-                "scale_mean": self.scale_[c][0].tolist(), "scale_std": self.scale_[c][1].tolist(),
-                "ret_scale": self.ret_scale_[c]}
-            for c, net in self.nets_.items()}}
+            c: {"weights": {k: v.detach().cpu().numpy() for k, v in m.net.state_dict().items()},
+                "scale_mean": m.scale_mean.tolist(), "scale_std": m.scale_std.tolist(),
+                "ret_scale": m.ret_scale,
+                **({"trained_until": str(m.trained_until)} if m.trained_until is not None else {})}
+            for c, m in self.models_.items()}}
 
     @classmethod
     def from_state(cls, state: dict) -> Self:
@@ -323,16 +371,17 @@ class IntradayLstm:
         check_state(cls, state)
         obj = cls(IntradayLstmConfig(**state["config"]))
         c = obj.config
-        obj.nets_, obj.scale_, obj.ret_scale_ = {}, {}, {}
+        obj.models_, obj.errors_ = {}, {}
         for code, d in state["models"].items():
             net = build_net(c.model_type, len(FEATURES), c.hidden_size, c.horizon)
             net.load_state_dict({k: torch.as_tensor(np.asarray(v))
                                  for k, v in d["weights"].items()})
-            obj.nets_[code] = net.eval()
-            obj.scale_[code] = (np.asarray(d["scale_mean"], float),
-                                np.asarray(d["scale_std"], float))
-            obj.ret_scale_[code] = float(d["ret_scale"])
+            until = d.get("trained_until")
+            obj.models_[code] = IntradayNet(
+                net.eval(), np.asarray(d["scale_mean"], float), np.asarray(d["scale_std"], float),
+                float(d["ret_scale"]), None, pd.Timestamp(until) if until else None)
         return obj
 
 
-__all__ = ["FEATURES", "PATH_COLUMNS", "IntradayLstm", "IntradayLstmConfig", "lstm_features"]
+__all__ = ["FEATURES", "PATH_COLUMNS", "IntradayLstm", "IntradayLstmConfig", "IntradayNet",
+           "lstm_features", "standardise"]

@@ -23,12 +23,9 @@ with the classification loss; every number leaving this module is decimal.
 from __future__ import annotations
 
 import io
-import multiprocessing as mp
 import time
-from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, ClassVar, Self
+from typing import ClassVar, Self
 
 import numpy as np
 import pandas as pd
@@ -36,7 +33,7 @@ import torch
 
 from tzero.errors import ModelError
 from tzero.features.lstm_features import FEATURE_NAMES, WARMUP_ROWS, feature_matrix
-from tzero.models.base import check_panel, panel_until
+from tzero.models.base import Frequency, LocalForecaster, Scope, check_state
 from tzero.models.lstm_nets import build_net
 from tzero.training import cv as cvmod
 from tzero.training.loop import TrainConfig, pick_device, predict_batches, train_dual_head
@@ -68,6 +65,8 @@ class LstmConfig:
         holdout_sessions: holdout length in sessions (~3 months).
         train: base :class:`TrainConfig` (improved strategy defaults).
         seq_len, horizon: 60 and 5 (spec 002 §1).
+        per_stock_mode: ``FULL_LSTM`` (spec 000 §6.5: an independent per-stock
+            LSTM), recorded in the training run's config snapshot.
     """
 
     model_type: str = "enhanced"
@@ -79,6 +78,7 @@ class LstmConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     seq_len: int = SEQ_LEN
     horizon: int = FORECAST_DAYS
+    per_stock_mode: str = "FULL_LSTM"
 
     def grid(self) -> tuple[dict, int]:
         """The CV grid and fold count for this mode."""
@@ -108,67 +108,43 @@ def _prepare(bars: pd.DataFrame, cfg: LstmConfig) -> WindowSet:
                         cfg.seq_len, cfg.horizon)
 
 
-class LstmForecaster:
+class LstmForecaster(LocalForecaster):
     """Spec-002 LSTM, one network per ``ts_code`` (see module docstring).
 
-    Fitted attributes: ``models_`` (ts_code → :class:`SymbolModel`).
+    Fitted attributes: ``models_`` (ts_code → :class:`SymbolModel`),
+    ``errors_`` (ts_code → why it could not be fitted, ``errors="collect"``).
+    ``fit(panel, n_jobs=2)`` trains symbols in two worker processes (the one
+    per-series loop of :class:`tzero.models.base.LocalForecaster`).
     """
 
     name: ClassVar[str] = "lstm"
+    scope: ClassVar[Scope] = "local"
+    frequency: ClassVar[Frequency] = "daily"
+    min_history: ClassVar[int] = WARMUP_ROWS + SEQ_LEN + FORECAST_DAYS + MIN_HOLDOUT + 50
 
-    def __init__(self, config: LstmConfig | None = None) -> None:
-        self.config = config or LstmConfig()
-        self.horizon = self.config.horizon
+    @classmethod
+    def default_config(cls, fast: bool = False, seed: int = 42, history: int | None = None
+                       ) -> LstmConfig:
+        """Spec-002 defaults; ``fast``: the fast CV grid (single combination, 3 folds)."""
+        return LstmConfig(mode="fast" if fast else "full", history=history, train=TrainConfig(seed=seed))
+
+    def _series_trained_until(self, fitted: SymbolModel) -> pd.Timestamp:
+        return fitted.trained_until
+
+    def holdout_metrics(self, key: str) -> dict:
+        """The holdout metrics of ``key``'s network (the deploy gate's input, spec 004 §3.4)."""
+        return dict(self.models_[key].metrics)
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, panel: pd.DataFrame, progress: Callable[[str, int, int], None] | None = None,
-            n_jobs: int = 1, errors: str = "raise") -> Self:
-        """Fit one network per symbol in the panel (qfq daily Bars).
+    def _fit_series(self, code: str, bars: pd.DataFrame, progress=None) -> SymbolModel:
+        """Fit one symbol: features, windows, holdout, CV, final fit, calibration.
 
         Args:
-            panel: daily Bars of one or more symbols.
-            progress: optional ``progress(ts_code, done, total)``: epochs of the
-                symbol when ``n_jobs == 1``, else symbols finished.
-            n_jobs: symbols trained at once in worker processes, each with one
-                torch thread (small LSTMs do not use two threads well, so two
-                processes on two cores train about twice as fast). Results do
-                not depend on ``n_jobs``: each symbol is seeded alike.
-            errors: ``raise`` (default) stops at the first symbol that cannot be
-                fitted; ``collect`` skips it and records why in ``errors_``.
+            progress: optional ``progress(epoch, epochs)`` of the final fit.
 
         Raises:
-            ModelError: a symbol with too little history for the windows and holdout.
+            ModelError: too little history for the windows and holdout.
         """
-        check_panel(panel)
-        groups = [(c, b.reset_index(drop=True)) for c, b in panel.groupby("ts_code", sort=True)]
-        self.models_: dict[str, SymbolModel] = {}
-        self.errors_: dict[str, str] = {}
-        if n_jobs <= 1 or len(groups) <= 1:
-            for code, bars in groups:
-                try:
-                    self.models_[code] = self._fit_symbol(code, bars, progress)
-                except ModelError as exc:
-                    if errors == "raise":
-                        raise
-                    self.errors_[code] = str(exc)
-            return self
-        ctx = mp.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=min(n_jobs, len(groups)), mp_context=ctx,
-                                 initializer=_worker_init) as pool:
-            futs = {pool.submit(_fit_worker, self.config, code, bars): code for code, bars in groups}
-            for i, fut in enumerate(as_completed(futs)):
-                try:
-                    self.models_[futs[fut]] = fut.result()
-                except ModelError as exc:
-                    if errors == "raise":
-                        raise
-                    self.errors_[futs[fut]] = str(exc)
-                if progress:
-                    progress(futs[fut], i + 1, len(groups))
-        self.models_ = dict(sorted(self.models_.items()))
-        return self
-
-    def _fit_symbol(self, code: str, bars: pd.DataFrame, progress) -> SymbolModel:
         cfg = self.config
         if cfg.history:
             bars = bars.iloc[-cfg.history:].reset_index(drop=True)
@@ -196,8 +172,7 @@ class LstmForecaster:
             res = cvmod.grid_search(len(train), grid, n_splits, cfg.horizon,
                                     lambda p, tr, te: self._fold(p, Xs, train, tr, te, device))
             params, cv_table = res.best_params, res.table
-        epochs_cb = (lambda e, n: progress(code, e, n)) if progress else None
-        net, tres = self._train(params, Xs, train, np.arange(len(train)), device, epochs_cb)
+        net, tres = self._train(params, Xs, train, np.arange(len(train)), device, progress)
         val_n = max(1, int(len(train) * EARLY_STOP_FRACTION))
         _, vpred = predict_batches(net, Xs[-val_n:])
         resid = vpred / RETURN_SCALE - train.y_ret[-val_n:]
@@ -350,42 +325,32 @@ class LstmForecaster:
         })
 
     # --------------------------------------------------------------- prediction
-    def predict(self, panel: pd.DataFrame, as_of: Any) -> pd.DataFrame:
-        """Forecast the next ``horizon`` sessions for each fitted symbol in the panel.
+    def _predict_series(self, code: str, bars: pd.DataFrame, m: SymbolModel) -> pd.DataFrame:
+        """Forecast the next ``horizon`` sessions of one symbol from its last window.
 
-        Uses rows with ``trade_time <= as_of`` only. ``mean``/``cum_mean`` come
-        from the return head; ``std`` is the per-step residual std measured on
-        the early-stopping slice; ``prob_up`` at the last step is the direction
-        head's probability, earlier steps a normal approximation.
-
-        Returns:
-            Forecast frame (:data:`tzero.models.base.FORECAST_COLUMNS`), plus
-            ``model_version`` (the trained-until date).
+        ``mean``/``cum_mean`` come from the return head; ``std`` is the
+        per-step residual std measured on the early-stopping slice;
+        ``prob_up`` at the last step is the direction head's probability,
+        earlier steps a normal approximation.
 
         Raises:
-            ModelError: not fitted, or a symbol without a full window at as_of.
+            ModelError: no complete window at ``as_of``.
         """
-        if not hasattr(self, "models_"):
-            raise ModelError("LSTM model is not fitted")
-        rows = []
-        for code, bars in panel_until(panel, as_of).groupby("ts_code", sort=True):
-            m = self.models_.get(code)
-            if m is None:
-                continue
-            bars = bars.reset_index(drop=True)
-            feats, valid = feature_matrix(bars.iloc[-(self.config.seq_len + 200):])
-            if len(feats) < self.config.seq_len or not valid[-self.config.seq_len:].all():
-                raise ModelError(f"{code}: no complete {self.config.seq_len}-session window at {as_of}")
-            x = ((feats[-self.config.seq_len:] - m.mean) / m.std).astype(np.float32)[None]
-            probs, ret = predict_batches(m.net, x, device=torch.device("cpu"))
-            rows.extend(_forecast_rows(code, bars["trade_time"].iloc[-1], ret[0] / RETURN_SCALE,
-                                       m.resid_std, float(probs[0, 1]), 1.0 - float(probs[0, 1])))
-        return pd.DataFrame(rows)
+        seq_len = self.config.seq_len
+        feats, valid = feature_matrix(bars.iloc[-(seq_len + 200):])
+        if len(feats) < seq_len or not valid[-seq_len:].all():
+            raise ModelError(f"{code}: no complete {seq_len}-session window at "
+                             f"{pd.Timestamp(bars['trade_time'].iloc[-1]).date()}")
+        x = ((feats[-seq_len:] - m.mean) / m.std).astype(np.float32)[None]
+        probs, ret = predict_batches(m.net, x, device=torch.device("cpu"))
+        return pd.DataFrame(_forecast_rows(ret[0] / RETURN_SCALE, m.resid_std,
+                                           float(probs[0, 1]), 1.0 - float(probs[0, 1])))
 
     # ------------------------------------------------------------------- state
     def state_dict(self) -> dict:
         """Plain-data state: config and, per symbol, weights (bytes) and calibration."""
-        out = {"config": {**asdict(self.config)}, "models": {}}
+        self._check_fitted()
+        out = {"name": self.name, "config": {**asdict(self.config)}, "models": {}}
         for code, m in self.models_.items():
             buf = io.BytesIO()
             torch.save(m.net.state_dict(), buf)
@@ -400,10 +365,11 @@ class LstmForecaster:
     @classmethod
     def from_state(cls, state: dict) -> Self:
         """Rebuild a fitted forecaster from :meth:`state_dict` output."""
+        check_state(cls, state)
         c = dict(state["config"])
         c["train"] = TrainConfig(**c["train"])
         self = cls(LstmConfig(**c))
-        self.models_ = {}
+        self.models_, self.errors_ = {}, {}
         for code, s in state["models"].items():
             net = build_net(self.config.model_type, len(FEATURE_NAMES), int(s["params"]["hidden_size"]),
                             self.config.horizon)
@@ -436,15 +402,7 @@ def _frame_from_plain(d: dict) -> pd.DataFrame:
     return df
 
 
-def _worker_init() -> None:
-    torch.set_num_threads(1)
-
-
-def _fit_worker(config: LstmConfig, code: str, bars: pd.DataFrame) -> SymbolModel:
-    return LstmForecaster(config)._fit_symbol(code, bars, None)
-
-
-def _forecast_rows(code, as_of, ret: np.ndarray, resid_std: np.ndarray, p_up: float, p_down: float):
+def _forecast_rows(ret: np.ndarray, resid_std: np.ndarray, p_up: float, p_down: float) -> list[dict]:
     from scipy.stats import norm
 
     cum = np.cumprod(1 + ret) - 1
@@ -453,7 +411,7 @@ def _forecast_rows(code, as_of, ret: np.ndarray, resid_std: np.ndarray, p_up: fl
     for k in range(len(ret)):
         last = k == len(ret) - 1
         pu = p_up if last else float(norm.sf(0, loc=cum[k], scale=max(cum_std[k], 1e-6)))
-        rows.append({"ts_code": code, "as_of": pd.Timestamp(as_of), "step": k + 1,
+        rows.append({"step": k + 1,
                      "mean": float(ret[k]), "cum_mean": float(cum[k]), "std": float(resid_std[k]),
                      "prob_up": pu, "prob_down": p_down if last else 1.0 - pu,
                      "regime": None, "regime_prob": float("nan")})

@@ -50,74 +50,88 @@ import pandas as pd
 from tzero.backtest.walkforward import Window, rolling_windows
 from tzero.data.bars import resample_minutes
 from tzero.errors import ModelError
-from tzero.models.intraday_arima import IntradayArima, IntradayArimaConfig
-from tzero.models.intraday_hmm import IntradayHmm, IntradayHmmConfig
-from tzero.models.intraday_lstm import IntradayLstm, IntradayLstmConfig
+from tzero.models.table import ModelSpec, specs
 from tzero.signals import policy
 from tzero.signals.signal import Signal
 
 log = logging.getLogger(__name__)
 
-MODELS = ("arima", "hmm", "lstm")
+#: Prefix of the intraday models' names in the model table (``intraday_lstm``); the
+#: rest is the model's *key* here (``lstm``): its forecast columns (``lstm_*``), vote,
+#: ``models=`` / ``configs=`` / ``blocked`` entry.
+NAME_PREFIX = "intraday_"
+#: The intraday models of :mod:`tzero.models.table` by key, in table order.
+_SPECS: dict[str, ModelSpec] = {s.name.removeprefix(NAME_PREFIX): s
+                                for s in specs(frequency="intraday")}
+MODELS = tuple(_SPECS)
 FORECAST_COLUMNS = [
     "ts_code", "trade_time", "window", "close", "arima_mean", "arima_std", "arima_prob_up",
     "arima_dev", "hmm_state", "hmm_prob", "hmm_intensity", "lstm_prob_up", "lstm_mean",
 ]
 #: |arima_dev| at or beyond this z-score counts as stretched from equilibrium.
 DEVIATION_Z = 2.0
-_RENAME = {
-    "arima": {"mean": "arima_mean", "std": "arima_std", "prob_up": "arima_prob_up",
-              "deviation": "arima_dev"},
-    "hmm": {"state": "hmm_state", "state_prob": "hmm_prob", "intensity": "hmm_intensity"},
-    "lstm": {"prob_up": "lstm_prob_up", "mean": "lstm_mean"},
-}
+#: Path columns that are keys or inputs, not forecasts (kept out of the renaming).
+_PATH_KEYS = ("ts_code", "trade_time", "close")
+#: Short forms of path columns in the forecast columns (``deviation`` → ``arima_dev``).
+_SHORT = {"deviation": "dev", "state_prob": "prob"}
+
+
+def _renames(key: str) -> dict[str, str]:
+    """Path column → forecast column of model ``key``: ``<key>_<column>`` (short forms of
+    :data:`_SHORT`), from the model class's ``path_columns``."""
+    cols = _SPECS[key].cls.path_columns  # type: ignore[attr-defined]
+    return {c: f"{key}_{_SHORT.get(c, c)}" for c in cols if c not in _PATH_KEYS}
+
+
+def _forecast_path(key: str, path: pd.DataFrame) -> pd.DataFrame:
+    """A model's ``predict_path`` as forecast columns (``ts_code, trade_time, <key>_*``).
+
+    A model whose path carries a micro-structure ``state`` and ``state_prob``
+    also gets ``<key>_intensity``, the T+0 intensity of the signal policy
+    (:func:`tzero.signals.policy.intensity_for`).
+    """
+    ren = _renames(key)
+    out = path[["ts_code", "trade_time", *ren]].rename(columns=ren)
+    if {"state", "state_prob"} <= set(ren):
+        out[f"{key}_intensity"] = [policy.intensity_for(s, p) for s, p in
+                                   zip(path["state"], path["state_prob"], strict=True)]
+    return out
+
+
+def _forecast_columns(key: str) -> list[str]:
+    """The forecast columns of model ``key`` (without ``ts_code, trade_time``)."""
+    empty = pd.DataFrame(columns=list(_SPECS[key].cls.path_columns))  # type: ignore[attr-defined]
+    return [c for c in _forecast_path(key, empty).columns if c not in _PATH_KEYS]
 
 
 def model_configs(fast: bool, seed: int, freq: str) -> dict[str, object]:
-    """Default configs of the three intraday models.
+    """Default configs of the intraday models by key (each class's ``default_config``).
 
-    ``fast`` uses :meth:`IntradayLstmConfig.fast`; windows scale with the bars
-    per day of ``freq`` (ARIMA fits at most 20 days of returns).
+    ``fast`` uses the quick variants (:meth:`IntradayLstmConfig.fast`); windows
+    scale with the bars per day of ``freq`` (ARIMA fits at most 20 days of returns).
     """
-    per_day = 240 // int(freq.rstrip("m"))
-    lstm = IntradayLstmConfig.fast(seed=seed) if fast else IntradayLstmConfig(seed=seed)
-    return {
-        "arima": IntradayArimaConfig(window=20 * per_day, equilibrium_bars=per_day,
-                                     min_obs=min(100, 5 * per_day)),
-        "hmm": IntradayHmmConfig(seed=seed, min_obs=min(100, 5 * per_day)),
-        "lstm": lstm,
-    }
-
-
-def _make(name: str, cfg: object):
-    if name == "arima":
-        return IntradayArima(cfg)  # type: ignore[arg-type]
-    if name == "hmm":
-        return IntradayHmm(cfg)  # type: ignore[arg-type]
-    return IntradayLstm(cfg)  # type: ignore[arg-type]
+    return {key: spec.config(fast=fast, seed=seed, freq=freq) for key, spec in _SPECS.items()}
 
 
 def _window_path(name: str, cfg: object, train: pd.DataFrame, hist: pd.DataFrame, w: Window,
                  end: pd.Timestamp, trades: pd.DataFrame | None, freq: str,
                  in_sample: bool = False) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """Fit ``name`` on the train bars; forecast every bar of the test part (and of the
-    train part itself when ``in_sample``: the in-sample path, for decay checks)."""
-    model = _make(name, cfg)
+    """Fit model ``name`` (a key of :data:`MODELS`) on the train bars; forecast every bar of
+    the test part (and of the train part itself when ``in_sample``: the in-sample path,
+    for decay checks). A model that ``uses_trades`` gets the Trades frame too."""
+    model = _SPECS[name].cls(cfg)
     kw: dict = {}
-    if name == "hmm":
-        tr_trades = (None if trades is None
-                     else trades[w.train_mask(trades["trade_time"]).to_numpy()])
-        model.fit(train, tr_trades, freq if trades is not None else None)
-        kw = {"trades": trades, "freq": freq if trades is not None else None}
+    if getattr(model, "uses_trades", False) and trades is not None:
+        kw = {"trades": trades, "freq": freq}
+        model.fit(train, trades=trades[w.train_mask(trades["trade_time"]).to_numpy()], freq=freq)
     else:
         model.fit(train)
-    path = model.predict_path(hist, w.test_start, end, **kw)
-    cols = ["ts_code", "trade_time", *_RENAME[name]]
+    path = _forecast_path(name, model.predict_path(hist, w.test_start, end, **kw))
     is_path = None
     if in_sample:
-        is_path = model.predict_path(train, w.train_start, train["trade_time"].max(), **kw)
-        is_path = is_path[cols].rename(columns=_RENAME[name])
-    return path[cols].rename(columns=_RENAME[name]), is_path
+        is_path = _forecast_path(name, model.predict_path(train, w.train_start,
+                                                          train["trade_time"].max(), **kw))
+    return path, is_path
 
 
 def walk_forward_forecasts(bars: pd.DataFrame, *, freq: str = "5m", train_days: int = 40,
@@ -190,7 +204,7 @@ def walk_forward_forecasts(bars: pd.DataFrame, *, freq: str = "5m", train_days: 
             except (ModelError, ValueError) as e:
                 errors.append((w.index, name, str(e)))
                 log.warning("window %d: %s not fitted: %s", w.index, name, e)
-                path = pd.DataFrame(columns=["ts_code", "trade_time", *_RENAME[name].values()])
+                path = pd.DataFrame(columns=["ts_code", "trade_time", *_forecast_columns(name)])
                 is_path = path
             seconds[name] += time.perf_counter() - t0
             out = out.merge(path, on=["ts_code", "trade_time"], how="left")
@@ -288,19 +302,20 @@ def build_intraday_signal(row: pd.Series | dict, freq: str, horizon_bars: int,
     plan_block = (blocked or {}).get("combined")
     blocked = {m: why for m, why in (blocked or {}).items() if m in MODELS}
     votes = {m: v for m, v in all_votes.items() if m not in blocked}
-    numeric = [v for k, v in votes.items() if k != "hmm"]
+    numeric = [v for v in votes.values() if "prob_up" in v]
+    states = {k: v for k, v in votes.items() if "prob_up" not in v}
     if not numeric and blocked:
-        return _blocked_intraday(r, freq, horizon_bars, votes.get("hmm"), blocked)
+        return _blocked_intraday(r, freq, horizon_bars, states, blocked)
     if not numeric:
         raise ValueError(f"{r.get('ts_code')} at {r.get('trade_time')}: row has no ARIMA or LSTM "
                          "forecast; run walk_forward_forecasts with arima or lstm")
     pu = float(np.mean([v["prob_up"] for v in numeric]))
     pdn = float(np.mean([v["prob_down"] for v in numeric]))
     er = float(np.mean([v["expected_return"] for v in numeric]))
-    ev = float(votes.get("arima", {}).get("expected_volatility", float("nan")))
-    hmm = votes.get("hmm", {})
+    ev = float(_first(votes, "expected_volatility").get("expected_volatility", float("nan")))
+    hmm = _first(votes, "regime")
     intensity = hmm.get("t0_intensity") or "normal"
-    dev = votes.get("arima", {}).get("deviation")
+    dev = _first(votes, "deviation").get("deviation")
     plan = intraday_plan(er, dev)
     direction = np.sign(er)
     agree = (np.mean([np.sign(v["expected_return"]) == direction for v in numeric])
@@ -329,17 +344,26 @@ def build_intraday_signal(row: pd.Series | dict, freq: str, horizon_bars: int,
     return sig
 
 
-def _blocked_intraday(r: dict, freq: str, horizon_bars: int, hmm: dict | None,
+def _first(votes: dict[str, dict], key: str) -> dict:
+    """The first vote (table order) that carries ``key`` (a regime, a deviation), or {}."""
+    return next((v for v in votes.values() if v.get(key) is not None), {})
+
+
+def _blocked_intraday(r: dict, freq: str, horizon_bars: int, states: dict[str, dict],
                       blocked: dict[str, str]) -> Signal:
-    """The intraday signal when the research blocked every forecasting model."""
+    """The intraday signal when the research blocked every forecasting model.
+
+    ``states``: the unblocked state votes (model → vote without ``prob_up``).
+    """
     nan = float("nan")
+    hmm = _first(states, "regime")
     sig = Signal(ts_code=str(r["ts_code"]), as_of=str(pd.Timestamp(r["trade_time"])),
                  horizon=horizon_bars, prob_up=nan, prob_flat=nan, prob_down=nan,
                  expected_return=nan, expected_volatility=nan, return_band=(nan, nan),
-                 regime=(hmm or {}).get("regime"), regime_prob=(hmm or {}).get("regime_prob"),
+                 regime=hmm.get("regime"), regime_prob=hmm.get("regime_prob"),
                  t0_intensity="pause", t0_plan="hold", suggested_position_change=0.0,
                  risk_labels=["all_models_blocked"], confidence=0.0,
-                 model_votes={"hmm": hmm} if hmm else {}, model_versions={}, explanation="",
+                 model_votes=dict(states), model_versions={}, explanation="",
                  horizon_unit=f"bar:{freq}", blocked_models=blocked)
     sig.explanation = (f"{sig.ts_code} at {sig.as_of}: no intraday forecast is served; blocked by "
                        "the out-of-sample research: " +
@@ -365,7 +389,8 @@ def latest_intraday_signal(bars: pd.DataFrame, *, freq: str = "5m", train_days: 
         blocked: model → reason from the research gates.
 
     Returns:
-        :class:`Signal` with ``horizon`` in bars (the LSTM's) and ``horizon_unit="bar:<freq>"``.
+        :class:`Signal` with ``horizon`` in bars (:func:`signal_horizon`: the LSTM's) and
+        ``horizon_unit="bar:<freq>"``.
 
     Raises:
         ValueError: several symbols, no bar at or before ``as_of``, or fewer than
@@ -397,9 +422,15 @@ def latest_intraday_signal(bars: pd.DataFrame, *, freq: str = "5m", train_days: 
             continue
         path, _ = _window_path(name, cfgs[name], train, hist, w, t, None, freq)
         last = path.loc[path["trade_time"] == t]
-        for col in _RENAME[name].values():
+        for col in _forecast_columns(name):
             row[col] = last[col].iloc[0] if len(last) else np.nan
-    return build_intraday_signal(row, freq, cfgs["lstm"].horizon, blocked=blocked)
+    return build_intraday_signal(row, freq, signal_horizon(cfgs), blocked=blocked)
+
+
+def signal_horizon(configs: dict[str, object]) -> int:
+    """Bars an intraday signal is about: the longest horizon of the models' configs
+    (the timing LSTM's, 6 bars by default; ARIMA's and the HMM's paths are one bar)."""
+    return max(int(c.horizon) for c in configs.values())  # type: ignore[attr-defined]
 
 
 def explain_intraday(s: Signal) -> str:
@@ -411,7 +442,7 @@ def explain_intraday(s: Signal) -> str:
              + f", P(up) {s.prob_up:.0%}."]
     if s.regime:
         parts.append(f"Micro-structure {s.regime} ({(s.regime_prob or 0):.0%}).")
-    dev = s.model_votes.get("arima", {}).get("deviation")
+    dev = _first(s.model_votes, "deviation").get("deviation")
     if dev is not None:
         parts.append(f"Price {dev:+.1f}σ from its intraday equilibrium.")
     share = abs(s.suggested_position_change)
@@ -424,5 +455,6 @@ def explain_intraday(s: Signal) -> str:
     return " ".join(parts)
 
 
-__all__ = ["DEVIATION_Z", "FORECAST_COLUMNS", "MODELS", "build_intraday_signal",
-           "explain_intraday", "intraday_plan", "model_configs", "walk_forward_forecasts"]
+__all__ = ["DEVIATION_Z", "FORECAST_COLUMNS", "MODELS", "NAME_PREFIX", "build_intraday_signal",
+           "explain_intraday", "intraday_plan", "model_configs", "signal_horizon",
+           "walk_forward_forecasts"]

@@ -12,6 +12,11 @@ values (daily decimal volatility of the forecast):
   bought-back half; at most ``normal``.
 - ``VOL_EXTREME`` 6%: near the main board's ±10% limit band: ``pause``.
 - ``REGIME_CONFIDENT`` 0.6: an HMM state probability at or above it counts.
+
+Intraday (spec 000 §3.2, §5.1), the intraday HMM's micro-structure state sets
+the intensity (:data:`MICROSTRUCTURE_INTENSITY`, :func:`intensity_for`):
+good micro-structure (liquid, buy-dominated) allows more T+0, poor or
+sell-dominated micro-structure shrinks or pauses it.
 """
 
 from __future__ import annotations
@@ -23,6 +28,29 @@ REGIME_CONFIDENT = 0.6
 DEVIATION_BAND = 0.03
 POSITION_SHARE = {"aggressive": 0.3, "normal": 0.2, "conservative": 0.1, "pause": 0.0}
 INTENSITIES = ("aggressive", "normal", "conservative", "pause")
+#: T+0 intensity of each intraday HMM state label
+#: (:data:`tzero.models.intraday_hmm.LABELS`) when its probability is confident.
+MICROSTRUCTURE_INTENSITY = {"liquid-buy": "aggressive", "liquid-sell": "normal",
+                            "illiquid-buy": "conservative", "illiquid-sell": "pause"}
+
+
+def intensity_for(label: str, prob: float) -> str:
+    """T+0 intensity of an intraday HMM state label (:data:`MICROSTRUCTURE_INTENSITY`).
+
+    When ``prob`` (the filtered probability of the label) is below
+    :data:`REGIME_CONFIDENT` the intensity steps one level more cautious
+    (``liquid-buy`` at 0.5 → ``normal``; ``pause`` stays ``pause``).
+
+    Raises:
+        ValueError: ``label`` is not an intraday HMM state label.
+    """
+    base = MICROSTRUCTURE_INTENSITY.get(label)
+    if base is None:
+        raise ValueError(f"unknown intraday HMM state {label!r}: expected one of "
+                         f"{list(MICROSTRUCTURE_INTENSITY)}")
+    if prob >= REGIME_CONFIDENT:
+        return base
+    return INTENSITIES[min(INTENSITIES.index(base) + 1, len(INTENSITIES) - 1)]
 
 
 def t0_intensity(regime: str | None, regime_prob: float | None, daily_vol: float) -> str:
