@@ -30,8 +30,10 @@ from tzero.errors import StoreError
 from tzero.settings import get_settings
 
 TABLES = {"lstm_training_run", "lstm_model_version", "lstm_current_version",
-          "lstm_prediction_log", "lstm_accuracy_record", "lstm_training_failure", "alert_log", "service_job", "research_variant"}
-HEAD = "0003"
+          "lstm_prediction_log", "lstm_accuracy_record", "lstm_training_failure", "alert_log", "service_job", "research_variant",
+          "model_universe_config", "stock_static_features", "model_train_run",
+          "model_inference_run", "quant_unified_signal"}
+HEAD = "0004"
 #: 5 MiB: far past MySQL's 64 KiB BLOB, so only LONGBLOB keeps it whole.
 BLOB_BYTES = 5 * 1024 * 1024
 #: Microseconds and a 16-digit float: MySQL's DATETIME/FLOAT would round both.
@@ -97,6 +99,23 @@ def _rows() -> list[appdb.Base]:
                               params='{"topk": 50, "n_drop": 5}', status="blocked",
                               reasons='["DSR 0.51 < 0.95 over 12 variants"]',
                               oos_metrics='{"sharpe": 0.166}', is_metrics=None, n_trials=12),
+        appdb.UniverseConfig(universe_name="MY_WATCHLIST", description="自选股",
+                             config_json='{"kind": "list", "ts_codes": ["600519.SH"]}',
+                             enabled=False, created_at=STAMP, updated_at=STAMP),
+        appdb.StaticFeatures(ts_code="600519.SH", as_of_date=date(2024, 2, 29), industry="酿酒",
+                             sub_industry="白酒", size_bucket="S5", volatility_bucket="V3",
+                             liquidity_bucket="L5", extra_json='{"vol_60": 0.0123}'),
+        appdb.ModelTrainRun(model_name="lstm_refinement", model_key="ALL_EQ_CLEAN", version_id=vid,
+                            status="succeeded", config_snapshot='{"seed": 42}',
+                            metrics_json='{"ic": 0.031}', started_at=STAMP, finished_at=STAMP,
+                            error=None),
+        appdb.ModelInferenceRun(model_name="lstm_shared", model_key="ALL_EQ_CLEAN", version_id=vid,
+                                as_of=date(2024, 3, 15), n_rows=4486, created_at=STAMP,
+                                config_json=None),
+        appdb.UnifiedSignal(ts_code="600519.SH", as_of=date(2024, 3, 15), horizon=5,
+                            signal_json='{"prob_up": 0.6180339887498949}',
+                            model_versions_json=f'{{"lstm": "{vid}"}}', inference_run_id=1,
+                            created_at=STAMP),
     ]
 
 

@@ -10,8 +10,13 @@ Tables (spec 004 §4, extended with ``symbol`` since tzero keeps one LSTM per
 stock): ``lstm_training_run``, ``lstm_model_version`` (the model blob and its
 metadata), ``lstm_current_version`` (one row per model and symbol),
 ``lstm_prediction_log``, ``lstm_accuracy_record``, ``lstm_training_failure``,
-``alert_log``, ``service_job`` (background jobs of the HTTP service) and
-``research_variant`` (backtest verdicts of spec 003 §3, migration 0003).
+``alert_log``, ``service_job`` (background jobs of the HTTP service),
+``research_variant`` (backtest verdicts of spec 003 §3, migration 0003), and
+the model core of spec 000 §6 (migration 0004): ``model_universe_config``,
+``stock_static_features``, ``model_train_run``, ``model_inference_run`` and
+``quant_unified_signal``. Since 0004 the lstm_* tables hold any model of the
+table: ``model_name`` and ``symbol`` (a ``ts_code`` or a universe name) are
+String(32), version ids String(120).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from sqlalchemy import (
     DateTime,
     Double,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -65,9 +71,9 @@ class TrainingRun(Base):
 
     __tablename__ = "lstm_training_run"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    version_id: Mapped[str | None] = mapped_column(String(80))
-    model_name: Mapped[str] = mapped_column(String(16), default="lstm")
-    symbol: Mapped[str] = mapped_column(String(16), index=True)
+    version_id: Mapped[str | None] = mapped_column(String(120))
+    model_name: Mapped[str] = mapped_column(String(32), default="lstm")
+    symbol: Mapped[str] = mapped_column(String(32), index=True)
     training_type: Mapped[str] = mapped_column(String(16))      # full | fast | incremental
     trigger_type: Mapped[str] = mapped_column(String(24))       # manual | weekly | monthly | ...
     status: Mapped[str] = mapped_column(String(16), default="running")  # running|succeeded|failed
@@ -87,9 +93,9 @@ class ModelVersion(Base):
     """A saved model: blob plus metadata (spec 004 §2.3 ``lstm_model_version``)."""
 
     __tablename__ = "lstm_model_version"
-    version_id: Mapped[str] = mapped_column(String(80), primary_key=True)
-    model_name: Mapped[str] = mapped_column(String(16), default="lstm")
-    symbol: Mapped[str] = mapped_column(String(16), index=True)
+    version_id: Mapped[str] = mapped_column(String(120), primary_key=True)
+    model_name: Mapped[str] = mapped_column(String(32), default="lstm")
+    symbol: Mapped[str] = mapped_column(String(32), index=True)
     training_time: Mapped[datetime] = mapped_column(Stamp)
     data_start: Mapped[date | None] = mapped_column(Date)
     data_end: Mapped[date | None] = mapped_column(Date)
@@ -103,9 +109,9 @@ class CurrentVersion(Base):
     """The version serving each (model, symbol) (spec 004 ``lstm_current_version``)."""
 
     __tablename__ = "lstm_current_version"
-    model_name: Mapped[str] = mapped_column(String(16), primary_key=True)
-    symbol: Mapped[str] = mapped_column(String(16), primary_key=True)
-    version_id: Mapped[str] = mapped_column(String(80), ForeignKey("lstm_model_version.version_id"))
+    model_name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    symbol: Mapped[str] = mapped_column(String(32), primary_key=True)
+    version_id: Mapped[str] = mapped_column(String(120), ForeignKey("lstm_model_version.version_id"))
     updated_at: Mapped[datetime] = mapped_column(Stamp)
 
 
@@ -115,12 +121,12 @@ class PredictionLog(Base):
     __tablename__ = "lstm_prediction_log"
     __table_args__ = (UniqueConstraint("symbol", "predict_date", name="uq_prediction_symbol_date"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    symbol: Mapped[str] = mapped_column(String(16), index=True)
+    symbol: Mapped[str] = mapped_column(String(32), index=True)
     predict_date: Mapped[date] = mapped_column(Date)
     direction: Mapped[int] = mapped_column(Integer)          # 1 up, 0 down
     magnitude: Mapped[float] = mapped_column(Double)          # 5-session return, decimal
     prob_up: Mapped[float] = mapped_column(Double)
-    model_version_id: Mapped[str | None] = mapped_column(String(80))
+    model_version_id: Mapped[str | None] = mapped_column(String(120))
     source: Mapped[str] = mapped_column(String(16))          # lstm | arima | technical
     created_at: Mapped[datetime] = mapped_column(Stamp)
 
@@ -131,7 +137,7 @@ class AccuracyRecord(Base):
     __tablename__ = "lstm_accuracy_record"
     __table_args__ = (UniqueConstraint("symbol", "predict_date", name="uq_accuracy_symbol_date"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    symbol: Mapped[str] = mapped_column(String(16), index=True)
+    symbol: Mapped[str] = mapped_column(String(32), index=True)
     predict_date: Mapped[date] = mapped_column(Date)
     actual_date: Mapped[date] = mapped_column(Date)
     pred_direction: Mapped[int] = mapped_column(Integer)
@@ -140,7 +146,7 @@ class AccuracyRecord(Base):
     actual_magnitude: Mapped[float] = mapped_column(Double)
     error_magnitude: Mapped[float] = mapped_column(Double)
     direction_correct: Mapped[bool] = mapped_column(Boolean)
-    model_version_id: Mapped[str | None] = mapped_column(String(80))
+    model_version_id: Mapped[str | None] = mapped_column(String(120))
     source: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(Stamp)
 
@@ -150,7 +156,7 @@ class TrainingFailure(Base):
 
     __tablename__ = "lstm_training_failure"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    symbol: Mapped[str] = mapped_column(String(16), index=True)
+    symbol: Mapped[str] = mapped_column(String(32), index=True)
     error_message: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(Stamp)
 
@@ -217,6 +223,101 @@ class ResearchVariant(Base):
     is_metrics: Mapped[str | None] = mapped_column(LongText)
     n_trials: Mapped[int] = mapped_column(Integer)
 
+
+
+class UniverseConfig(Base):
+    """A named stock universe and its rules (spec 000 §6.1 ``model_universe_config``).
+
+    ``config_json`` is JSON: ``{"kind": "filter", ...}`` (the cleaned market),
+    ``{"kind": "index", "membership_file": ...}`` or ``{"kind": "list",
+    "ts_codes": [...]}``; :mod:`tzero.data.universes` resolves it as of each date.
+    """
+
+    __tablename__ = "model_universe_config"
+    universe_name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    description: Mapped[str] = mapped_column(Text)
+    config_json: Mapped[str] = mapped_column(LongText)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(Stamp)
+    updated_at: Mapped[datetime] = mapped_column(Stamp)
+
+
+class StaticFeatures(Base):
+    """Slow cross-sectional features of a stock as of a month-end (spec 000 §6.2).
+
+    Buckets are quintile labels across the stocks of that date (``S1..S5`` size,
+    ``V1..V5`` volatility, ``L1..L5`` liquidity; NULL when the input is
+    missing); ``extra_json`` holds the raw numbers (see
+    :mod:`tzero.data.static_features`).
+    """
+
+    __tablename__ = "stock_static_features"
+    __table_args__ = (UniqueConstraint("ts_code", "as_of_date", name="uq_static_features_code_date"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ts_code: Mapped[str] = mapped_column(String(16))
+    as_of_date: Mapped[date] = mapped_column(Date)
+    industry: Mapped[str | None] = mapped_column(String(64))
+    sub_industry: Mapped[str | None] = mapped_column(String(64))
+    size_bucket: Mapped[str | None] = mapped_column(String(8))
+    volatility_bucket: Mapped[str | None] = mapped_column(String(8))
+    liquidity_bucket: Mapped[str | None] = mapped_column(String(8))
+    extra_json: Mapped[str | None] = mapped_column(LongText)
+
+
+class ModelTrainRun(Base):
+    """One training run of any model (spec 000 §6.6 ``model_train_run``).
+
+    ``model_key`` is a ``ts_code`` (local models) or a universe name (global
+    ones); ``config_snapshot`` the JSON of the config and universe used;
+    ``status`` running | succeeded | failed.
+    """
+
+    __tablename__ = "model_train_run"
+    __table_args__ = (Index("ix_model_train_run_model", "model_name", "model_key"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model_name: Mapped[str] = mapped_column(String(32))
+    model_key: Mapped[str] = mapped_column(String(32))
+    version_id: Mapped[str | None] = mapped_column(String(120))
+    status: Mapped[str] = mapped_column(String(16))
+    config_snapshot: Mapped[str] = mapped_column(LongText)
+    metrics_json: Mapped[str | None] = mapped_column(LongText)
+    started_at: Mapped[datetime] = mapped_column(Stamp)
+    finished_at: Mapped[datetime | None] = mapped_column(Stamp)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class ModelInferenceRun(Base):
+    """One batch of forecasts from one model version (spec 000 §6.6 ``model_inference_run``)."""
+
+    __tablename__ = "model_inference_run"
+    __table_args__ = (Index("ix_model_inference_run_model", "model_name", "model_key"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model_name: Mapped[str] = mapped_column(String(32))
+    model_key: Mapped[str] = mapped_column(String(32))
+    version_id: Mapped[str] = mapped_column(String(120))
+    as_of: Mapped[date] = mapped_column(Date)
+    n_rows: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(Stamp)
+    config_json: Mapped[str | None] = mapped_column(LongText)
+
+
+class UnifiedSignal(Base):
+    """A served unified signal, whole (spec 000 §6.6 ``quant_unified_signal``).
+
+    ``signal_json`` is ``Signal.to_dict()``; ``model_versions_json`` its
+    ``model_versions`` (model → version id), kept apart for look-ups.
+    """
+
+    __tablename__ = "quant_unified_signal"
+    __table_args__ = (Index("ix_quant_unified_signal_code_as_of", "ts_code", "as_of"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ts_code: Mapped[str] = mapped_column(String(16))
+    as_of: Mapped[date] = mapped_column(Date)
+    horizon: Mapped[int] = mapped_column(Integer)
+    signal_json: Mapped[str] = mapped_column(LongText)
+    model_versions_json: Mapped[str] = mapped_column(LongText)
+    inference_run_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(Stamp)
 
 def default_url(home: Path) -> str:
     """SQLite database in ``TZERO_HOME``."""
