@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from sklearn.linear_model import Ridge
-from sklearn.pipeline import make_pipeline
+from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from tzero.backtest.walkforward import Window
@@ -164,6 +164,15 @@ def _labels(close: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     return y, ends
 
 
+def ridge_pipeline(alpha: float = RIDGE_ALPHA) -> Pipeline:
+    """The ridge every linear score uses: ``StandardScaler`` then ``Ridge(alpha)``.
+
+    Features are standardised on the rows it is fitted on (the train part), so
+    ``alpha`` is a penalty on standardised coefficients.
+    """
+    return make_pipeline(StandardScaler(), Ridge(alpha=alpha))
+
+
 def _ridge_scores(panel: DailyPanel, windows: list[Window], alpha: float,
                   part: str = "test") -> dict[int, pd.Series]:
     """Per window: ridge fit on its train part, predictions on ``part`` (test|train)."""
@@ -185,7 +194,7 @@ def _ridge_scores(panel: DailyPanel, windows: list[Window], alpha: float,
         rows = (dates >= w.test_start) & (dates <= w.test_end) if part == "test" else in_train
         if train.sum() < len(FEATURE_NAMES) + 2 or not rows.any():
             continue
-        model = make_pipeline(StandardScaler(), Ridge(alpha=alpha))
+        model = ridge_pipeline(alpha)
         model.fit(x[train], yv.to_numpy()[train])
         out[w.index] = pd.Series(model.predict(x[rows]), index=feats.index[rows])
     return out
