@@ -30,24 +30,51 @@ def demo_home(tmp_path_factory) -> Path:
     if get_settings().tdx_dir is None:
         pytest.skip("shared data absent: ../shared/data/tdx not found and TZERO_TDX_DIR unset")
     home = tmp_path_factory.mktemp("home")
-    r = _tzero(home, "demo", "--symbols", "600519.SH", "--symbols", "sz000001", "--lstm-history", "400", "--json")
+    r = _tzero(home, "demo", "--symbols", "600519.SH", "--symbols", "sz000001", "--json")
     assert r.returncode == 0, r.stderr[-3000:]
     signals = json.loads(r.stdout)
     assert [s["ts_code"] for s in signals] == ["000001.SZ", "600519.SH"]
     return home
 
 
-def test_demo_signals_and_report(demo_home: Path) -> None:
+def _versions(home: Path) -> list[dict]:
+    r = _tzero(home, "versions", "--json")
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def test_demo_signals_name_registry_versions(demo_home: Path) -> None:
+    """One serving path: every vote names a current, gate-deployed version `tzero versions` lists."""
     signals = json.loads((demo_home / "reports" / "demo" / "signals.json").read_text())
+    rows = _versions(demo_home)
+    by_id = {r["version_id"]: r for r in rows}
+    current = {(r["model"], r["symbol"]) for r in rows if r["current"]}
+    assert ("lstm_shared", "CSI_300") in {(r["model"], r["symbol"]) for r in rows}
+    assert {r["model"] for r in rows} == {"lstm_shared", "lstm_refinement", "arima", "hmm"}
     for s in signals:
         assert SIGNAL_FIELDS <= set(s)
         assert s["as_of"] == "2023-02-24"
-        assert set(s["model_votes"]) == {"lstm", "arima", "hmm"}
+        assert set(s["model_votes"]) == set(s["model_versions"])
+        for model, vid in s["model_versions"].items():
+            row = by_id[vid]
+            assert row["model"] == model and row["current"] and row["status"] == "deployed"
+        # every current version that serves this stock voted; refused ones never do
+        serving = {m for m, k in current if k in (s["ts_code"], "CSI_300")}
+        assert set(s["model_votes"]) == serving
         assert s["t0_intensity"] in {"aggressive", "normal", "conservative", "pause"}
-        assert s["regime"] in {"bull", "bear", "sideways"}
         assert 0 <= s["prob_up"] <= 1 and s["expected_volatility"] > 0
+    refused = [r for r in rows if r["status"] == "refused"]
+    assert all(not r["kept"] for r in refused)
     html = (demo_home / "reports" / "demo" / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 2 and "http://" not in html and "https://" not in html
+    assert "lstm_shared CSI_300" in html and "http://" not in html and "https://" not in html
+
+
+def test_demo_reuses_a_fresh_shared_version(demo_home: Path) -> None:
+    before = [r for r in _versions(demo_home) if r["model"] == "lstm_shared"]
+    r = _tzero(demo_home, "demo", "--symbols", "600519.SH", "--json")
+    assert r.returncode == 0, r.stderr[-3000:]
+    after = [r for r in _versions(demo_home) if r["model"] == "lstm_shared"]
+    assert [x["version_id"] for x in after] == [x["version_id"] for x in before]
 
 
 def test_predict_matches_demo_and_as_of(demo_home: Path) -> None:

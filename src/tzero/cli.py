@@ -1,6 +1,8 @@
-"""Command line (Typer): ``tzero ingest|check|kline|train|predict|evaluate|demo``
-(lifecycle commands in :mod:`tzero.cli_lifecycle`, ``backtest`` and ``research``
-in :mod:`tzero.cli_research`).
+"""Command line (Typer): ``tzero ingest|check|kline`` (model-core commands
+``models|train|predict|evaluate|demo`` in :mod:`tzero.cli_models`, lifecycle
+commands in :mod:`tzero.cli_lifecycle`, ``backtest`` and ``research`` in
+:mod:`tzero.cli_research`, ``universe`` and ``static-features`` in
+:mod:`tzero.cli_universe`).
 
 Thin: parses options, calls the layers, prints. Every command that prints
 results has ``--json``. Errors caused by input (:class:`tzero.errors.TzeroError`,
@@ -11,9 +13,7 @@ nothing half-written is left behind by the layers below.
 from __future__ import annotations
 
 import json
-import os
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -164,14 +164,19 @@ def _fmt(x: float, spec: str) -> str:
     return "-" if x is None or x != x else format(x, spec)
 
 
+def _abbrev(model: str) -> str:
+    """Initials of a model's name parts: ``lstm_shared`` → ``LS``, ``arima`` → ``A``."""
+    return "".join(p[0] for p in model.split("_") if p).upper()
+
+
 def _signals_table(signals) -> Table:
     as_of = ", ".join(sorted({s.as_of for s in signals}))
     t = Table(title=f"unified signals as of {as_of}, 5 sessions ahead", pad_edge=False)
     for c in ("ts_code", "regime", "T+0", "plan", "E(r)", "±vol", "P(up)", "conf", "votes"):
         t.add_column(c, no_wrap=True)
     for s in signals:
-        votes = " ".join([f"{m[0].upper()}{_ARROW[v['direction']]}" for m, v in s.model_votes.items()]
-                         + [f"{m[0].upper()}✗" for m in s.blocked_models])
+        votes = " ".join([f"{_abbrev(m)}{_ARROW[v['direction']]}" for m, v in s.model_votes.items()]
+                         + [f"{_abbrev(m)}✗" for m in s.blocked_models])
         t.add_row(s.ts_code, f"{s.regime} {s.regime_prob or 0:.0%}" if s.regime else "-",
                   s.t0_intensity, s.t0_plan, _fmt(s.expected_return, "+.2%"),
                   _fmt(s.expected_volatility, ".2%"), _fmt(s.prob_up, ".0%"),
@@ -179,140 +184,13 @@ def _signals_table(signals) -> Table:
     return t
 
 
-@app.command()
-def train(symbols: list[str] = typer.Option(None, "--symbols"),
-          models: str = typer.Option("lstm,arima,hmm", help="comma-separated"),
-          full: bool = typer.Option(False, "--full", help="spec-002 default grid, 5 folds (slow)"),
-          lstm_history: int = typer.Option(None, help="LSTM: most recent sessions used"),
-          jobs: int = typer.Option(os.cpu_count() or 1, help="LSTM symbols trained in parallel"),
-          as_json: bool = typer.Option(False, "--json")) -> None:
-    """Train models on the stored daily bars and make them current."""
-    from tzero.signals.engine import load_panel, train_models
-    s = _settings()
-    panel = load_panel(_store(s), _codes(symbols))
-    names = [m.strip() for m in models.split(",") if m.strip()]
-    with _progress(as_json) as pb:
-        tasks: dict = {}
-
-        def cb(model, item, d, t):
-            if model not in tasks:
-                tasks[model] = pb.add_task(f"training {model}", total=t)
-            pb.update(tasks[model], completed=d, total=t)
-        trained = train_models(panel, s.models_dir, names, fast=not full, seed=s.seed,
-                               lstm_history=lstm_history, n_jobs=jobs, progress=cb)
-    _print_json(trained.versions) if as_json else out.print(trained.versions)
-
-
-@app.command()
-def predict(ts_codes: list[str] = typer.Argument(..., help="symbols"),
-            as_of: str = typer.Option(None, "--as-of", help="prediction date (default: last session stored)"),
-            as_json: bool = typer.Option(False, "--json")) -> None:
-    """Unified signals for the symbols from the current model versions."""
-    from tzero.data.appdb import open_app_store
-    from tzero.market import calendar
-    from tzero.signals.engine import blocked_by_research, load_models, load_panel, predict_signals
-    s = _settings()
-    d = calendar.to_date(as_of, field="--as-of") if as_of else None
-    panel = load_panel(_store(s), _codes(ts_codes), end=d)
-    engine, Session = open_app_store(s.app_db_url)
-    try:
-        blocked = blocked_by_research(Session)
-    finally:
-        engine.dispose()
-    sigs = predict_signals(panel, load_models(s.models_dir), d, blocked=blocked)
-    _print_json([x.to_dict() for x in sigs]) if as_json else out.print(_signals_table(sigs))
-
-
-@app.command()
-def evaluate(model: str = typer.Option(..., "--model", help="lstm | arima | hmm"),
-             symbols: list[str] = typer.Option(None, "--symbols"),
-             start: str = typer.Option("2022-11-18", help="first evaluated session"),
-             end: str = typer.Option("2023-02-17", help="last evaluated session"),
-             full: bool = typer.Option(False, "--full", help="LSTM: full CV grid"),
-             lstm_history: int = typer.Option(None, help="LSTM: most recent sessions used"),
-             jobs: int = typer.Option(os.cpu_count() or 1, help="LSTM symbols trained in parallel"),
-             as_json: bool = typer.Option(False, "--json")) -> None:
-    """Out-of-sample metrics of one model next to the naive baselines (zero, momentum)."""
-    from tzero.backtest.evaluate import evaluate as run_eval
-    from tzero.signals.engine import MODEL_NAMES, load_panel, make_model
-    if model not in MODEL_NAMES:
-        raise TzeroError(f"--model must be one of {MODEL_NAMES}, got {model!r}")
-    s = _settings()
-    panel = load_panel(_store(s), _codes(symbols))
-    with _progress(as_json) as pb:
-        task = pb.add_task(f"evaluating {model}", total=None)
-        res = run_eval(lambda: make_model(model, fast=not full, seed=s.seed, history=lstm_history),
-                       panel, start, end, progress=lambda d, t: pb.update(task, completed=d, total=t),
-                       fit_kwargs={"n_jobs": jobs} if model == "lstm" else None)
-    res.pop("rows")
-    if as_json:
-        _print_json(res)
-        return
-    t = Table(title=f"{model} out of sample {res['start']}..{res['end']} (fit ≤ {res['fit_end']}), n={res['n']}")
-    for c in ("forecast", "accuracy", "F1", "MSE", "MAE", "IC", "Rank IC"):
-        t.add_column(c)
-    for name, m in (("model", res["metrics"]), ("naive zero", res["baselines"]["zero"]),
-                    ("naive momentum", res["baselines"]["momentum"])):
-        t.add_row(name, *(("–" if m.get(k) is None else f"{m[k]:.4f}")
-                          for k in ("accuracy", "f1", "mse", "mae", "ic", "rank_ic")))
-    out.print(t)
-
-
-@app.command()
-def demo(symbols: list[str] = typer.Option(None, "--symbols", help="holdings (default: 10 CSI 300 stocks)"),
-         tdx_dir: Path = typer.Option(None, "--tdx-dir", help="TDX folder (default TZERO_TDX_DIR / ../shared/data/tdx)"),
-         lstm_history: int = typer.Option(750, help="LSTM: most recent sessions used per symbol"),
-         jobs: int = typer.Option(os.cpu_count() or 1, help="LSTM symbols trained in parallel"),
-         as_json: bool = typer.Option(False, "--json", help="print the signals as JSON on stdout")) -> None:
-    """The main job end to end: ingest the TDX folder, train LSTM (fast), ARIMA, HMM, print signals."""
-    from tzero.data.ingest import ingest_table, ingest_tdx
-    from tzero.report import write_report
-    from tzero.signals.engine import load_panel, predict_signals, train_models
-    s = _settings(tdx_dir=tdx_dir)
-    if s.tdx_dir is None or not s.tdx_dir.is_dir():
-        raise TzeroError("no TDX folder found: pass --tdx-dir or set TZERO_TDX_DIR")
-    codes = _codes(symbols)
-    store = _store(s)
-    t0 = time.perf_counter()
-    timings = {}
-    with _progress(as_json) as pb:
-        task = pb.add_task("ingest TDX folder", total=None)
-        summ = ingest_tdx(store, s.tdx_dir, lambda d, t: pb.update(task, completed=d, total=t))
-        if s.adj_factor_file:
-            ingest_table(store, s.adj_factor_file, "adj_factor")
-        timings["ingest_s"] = round(time.perf_counter() - t0, 1)
-        panel = load_panel(store, codes)
-        tasks: dict = {}
-
-        def cb(model, item, d, t):
-            if model not in tasks:
-                tasks[model] = pb.add_task(f"train {model}", total=t)
-            pb.update(tasks[model], completed=d, total=t)
-        t1 = time.perf_counter()
-        trained = train_models(panel, s.models_dir, fast=True, seed=s.seed, lstm_history=lstm_history,
-                               n_jobs=jobs, progress=cb)
-        timings["train_s"] = round(time.perf_counter() - t1, 1)
-    sigs = predict_signals(panel, trained)
-    rdir = s.reports_dir / "demo"
-    rdir.mkdir(parents=True, exist_ok=True)
-    (rdir / "signals.json").write_text(json.dumps([x.to_dict() for x in sigs], ensure_ascii=False, indent=1))
-    lstm = trained.models["lstm"]
-    timings["total_s"] = round(time.perf_counter() - t0, 1)
-    report = write_report(rdir / "report.html", sigs, {c: m.holdout for c, m in lstm.models_.items()},
-                          {c: m.metrics for c, m in lstm.models_.items()},
-                          {"as of": sigs[0].as_of, "symbols": ", ".join(codes),
-                           "bars ingested (1d)": summ.written["bars_1d"].rows_in,
-                           **timings, **{f"version {k}": v for k, v in trained.versions.items()}})
-    if as_json:
-        _print_json([x.to_dict() for x in sigs])
-        return
-    out.print(_signals_table(sigs))
-    out.print(f"signals: {rdir / 'signals.json'}\nreport:  {report}\n"
-              f"time: ingest {timings['ingest_s']} s, training {timings['train_s']} s, total {timings['total_s']} s")
-
-
 def _register_lifecycle() -> None:
-    from tzero import cli_lifecycle, cli_research  # noqa: F401  (register their commands on `app`)
+    from tzero import (  # noqa: F401  (register their commands on `app`)
+        cli_lifecycle,
+        cli_models,
+        cli_research,
+        cli_universe,
+    )
 
 
 def main() -> None:

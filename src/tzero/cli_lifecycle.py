@@ -99,23 +99,31 @@ def update_accuracy(symbols: list[str] = typer.Option(None, "--symbols"),
 
 
 @app.command()
-def versions(symbol: str = typer.Option(None, "--symbol"), runs: bool = typer.Option(False, "--runs"),
+def versions(symbol: str = typer.Option(None, "--symbol", help="a ts_code or a universe name"),
+             model: str = typer.Option(None, "--model", help="one model of `tzero models`"),
+             runs: bool = typer.Option(False, "--runs"),
              as_json: bool = typer.Option(False, "--json")) -> None:
-    """LSTM versions (status, current, kept) or, with --runs, the training runs."""
+    """Model versions of every model (status, current, kept) or, with --runs, the training runs."""
     from tzero.market.symbols import to_ts_code
+    from tzero.models.table import get_spec
     from tzero.registry import lifecycle
     from tzero.registry import versions as v
-    sym = to_ts_code(symbol) if symbol else None
+    if model:
+        get_spec(model)
+    sym = (symbol if symbol.isupper() and "_" in symbol else to_ts_code(symbol)) if symbol else None
     with _db()() as s:
-        rows = lifecycle.training_runs(s, sym) if runs else v.list_versions(s, "lstm", sym)
+        rows = lifecycle.training_runs(s, sym) if runs else v.list_versions(s, model, sym)
     if as_json:
         _print_json(rows)
     elif runs:
-        out.print(_rows("training runs", rows, ["id", "symbol", "training_type", "trigger_type",
-                                                "status", "deployed", "reason", "version_id"]))
+        out.print(_rows("training runs", rows, ["id", "model", "symbol", "training_type",
+                                                "trigger_type", "status", "deployed", "reason",
+                                                "version_id"]))
+    elif not rows:
+        out.print("no model versions stored; train with `tzero train` or `tzero demo`")
     else:
-        out.print(_rows("LSTM versions", rows, ["version_id", "symbol", "status", "current", "kept",
-                                                "data_end"]))
+        out.print(_rows("model versions", rows, ["version_id", "model", "symbol", "status",
+                                                 "current", "kept", "data_end"]))
 
 
 @app.command()

@@ -23,6 +23,8 @@ Fields:
     large_order_cny: ``TZERO_LARGE_ORDER_CNY`` (default 200,000 CNY), the trade
         value from which a trade counts as a large order (大单) in the
         intraday trade-flow features.
+    universe: ``TZERO_UNIVERSE`` (default ``CSI_300``), the universe whose
+        global models (``lstm_shared``) vote in the served signals.
     commission_rate: ``TZERO_COMMISSION_RATE`` (default 0.00025, decimal), the
         broker commission per order in backtests, with ``min_commission``
         (``TZERO_MIN_COMMISSION``, default 5 CNY) per order.
@@ -68,6 +70,7 @@ class Settings:
     max_versions: int = 1
     api_token: str | None = None
     large_order_cny: float = 200_000.0
+    universe: str = "CSI_300"
     commission_rate: float = 0.00025
     min_commission: float = 5.0
     slippage_bps: float = 5.0
@@ -144,5 +147,6 @@ def get_settings(**overrides) -> Settings:
         commission_rate=float(env.get("TZERO_COMMISSION_RATE") or t.get("commission_rate") or 0.00025),
         min_commission=float(env.get("TZERO_MIN_COMMISSION") or t.get("min_commission") or 5.0),
         slippage_bps=float(env.get("TZERO_SLIPPAGE_BPS") or t.get("slippage_bps") or 5.0),
+        universe=str(env.get("TZERO_UNIVERSE") or t.get("universe") or "CSI_300"),
     )
     return s.with_overrides(**overrides)

@@ -116,3 +116,40 @@ def build_net(model_type: str, input_size: int, hidden_size: int, horizon: int) 
     if model_type == "basic":
         return LSTMDualHead(input_size, hidden_size, num_layers=1, dropout=0.3, horizon=horizon)
     raise ValueError(f"model_type must be 'enhanced' or 'basic', got {model_type!r}")
+
+
+class SharedLstmNet(nn.Module):
+    """The universe-level LSTM of spec 000 §6.3: one network for every stock.
+
+    Inputs: ``x [B, T, F]`` scale-free windows, ``symbol_id [B]`` (0 = a stock
+    unseen in training) and ``static_id [B, S]`` (one category per static
+    field, 0 = unknown). The symbol embedding and the summed static-field
+    embeddings condition the LSTM's last hidden state (spec 000 §6.3: "在 LSTM
+    输出后作为条件信息使用"). Outputs, as the spec-002 dual head plus a rank head:
+    direction logits ``[B, 2]``, H step returns ``[B, H]`` and a ranking score
+    ``[B]``.
+    """
+
+    def __init__(self, input_size: int, n_symbols: int, static_levels: tuple[int, ...],
+                 hidden_size: int = 64, num_layers: int = 1, embed_dim: int = 8,
+                 dropout: float = 0.1, horizon: int = 5) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(input_size, hidden_size, num_layers=num_layers, batch_first=True,
+                            dropout=0.0 if num_layers <= 1 else dropout)
+        self.symbol = nn.Embedding(n_symbols + 1, embed_dim)
+        self.static = nn.ModuleList([nn.Embedding(n + 1, embed_dim) for n in static_levels])
+        self.body = nn.Sequential(nn.Linear(hidden_size + embed_dim, hidden_size), nn.ReLU(),
+                                  nn.Dropout(dropout))
+        self.fc_direction = nn.Linear(hidden_size, 2)
+        self.fc_magnitude = nn.Linear(hidden_size, horizon)
+        self.fc_score = nn.Linear(hidden_size, 1)
+
+    def forward(self, x: torch.Tensor, symbol_id: torch.Tensor, static_id: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``[B, T, F], [B], [B, S]`` → logits ``[B, 2]``, returns ``[B, H]``, score ``[B]``."""
+        out, _ = self.lstm(x)                                   # [B, T, F] -> [B, T, H]
+        cond = self.symbol(symbol_id)                           # [B] -> [B, E]
+        for k, emb in enumerate(self.static):
+            cond = cond + emb(static_id[:, k])                  # [B, E]
+        h = self.body(torch.cat([out[:, -1], cond], dim=-1))    # [B, H + E] -> [B, H]
+        return self.fc_direction(h), self.fc_magnitude(h), self.fc_score(h).squeeze(-1)

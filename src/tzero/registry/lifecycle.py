@@ -29,6 +29,8 @@ from tzero.models.lstm import LstmConfig, LstmForecaster
 from tzero.registry import gate, versions
 from tzero.training.loop import TrainConfig
 
+LSTM = LstmForecaster.name   # the spec-004 lifecycle manages the per-stock LSTM
+
 TRAINING_TYPES = ("full", "fast", "incremental")
 
 
@@ -91,7 +93,7 @@ def _fit_batch(Session_: sessionmaker, panel: pd.DataFrame, symbols: list[str], 
         for sym in symbols:
             try:
                 with Session_() as s:
-                    row = versions.current(s, "lstm", sym)
+                    row = versions.current(s, LSTM, sym)
                 if row is None:
                     raise ModelError("incremental training needs a current version; run a full training first")
                 m = copy.deepcopy(versions.load_model(row))  # the cached one keeps serving
@@ -146,7 +148,7 @@ def _record(Session_: sessionmaker, model: LstmForecaster, sym: str, run_id: int
             max_versions: int, seconds: float, bars: pd.DataFrame) -> None:
     m = model.models_[sym]
     with Session_.begin() as s:
-        cur_row = versions.current(s, "lstm", sym)
+        cur_row = versions.current(s, LSTM, sym)
         meta = {"params": m.params, "holdout": m.metrics, "training_type": out.training_type,
                 "stats": {k: v for k, v in m.stats.items() if k != "cv"},
                 "seq_len": model.config.seq_len, "model_type": model.config.model_type}
@@ -164,7 +166,7 @@ def _record(Session_: sessionmaker, model: LstmForecaster, sym: str, run_id: int
                 decision = gate.should_deploy(m.metrics, None, no_current=note or "first version")
         if decision.deploy:
             versions.promote(s, row.version_id)
-            versions.prune(s, "lstm", sym, max_versions)
+            versions.prune(s, LSTM, sym, max_versions)
         else:
             versions.refuse(s, row)
         r.version_id, r.status, r.finished_at = row.version_id, "succeeded", versions.now()
@@ -240,7 +242,8 @@ def training_runs(session: Session, symbol: str | None = None, limit: int = 50) 
     q = select(TrainingRun).order_by(TrainingRun.id.desc()).limit(limit)
     if symbol:
         q = q.where(TrainingRun.symbol == symbol)
-    return [{"id": r.id, "symbol": r.symbol, "version_id": r.version_id, "status": r.status,
+    return [{"id": r.id, "model": r.model_name, "symbol": r.symbol, "version_id": r.version_id,
+             "status": r.status,
              "training_type": r.training_type, "trigger_type": r.trigger_type,
              "deployed": r.validation_deployed, "reason": r.validation_reason,
              "data_end": str(r.data_end), "created_at": r.created_at.isoformat(),

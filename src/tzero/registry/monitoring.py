@@ -33,7 +33,10 @@ from sqlalchemy.orm import Session
 
 from tzero.data.appdb import AccuracyRecord, AlertLog, PredictionLog, TrainingFailure, TrainingRun
 from tzero.market import calendar
+from tzero.models.lstm import LstmForecaster
 from tzero.registry import versions
+
+LSTM = LstmForecaster.name   # the spec-004 lifecycle manages the per-stock LSTM
 
 HORIZON = 5
 DECAY_N_RECENT = 20
@@ -114,7 +117,7 @@ def monitoring_status(session: Session, symbol: str | None = None, as_of=None) -
     if symbol:
         q = q.where(TrainingRun.symbol == symbol)
     last = session.scalars(q.order_by(TrainingRun.id.desc()).limit(1)).first()
-    cur = versions.current(session, "lstm", symbol) if symbol else None
+    cur = versions.current(session, LSTM, symbol) if symbol else None
     recs = _errors(session, symbol)
     errs = np.array([a.error_magnitude for a in recs])
     week = select(func.count()).select_from(PredictionLog).where(
@@ -164,7 +167,7 @@ def check_alerts(session: Session, symbols: list[str], as_of) -> list[Alert]:
     as_of = pd.Timestamp(as_of).date()
     out: list[Alert] = []
     for sym in symbols:
-        cur = versions.current(session, "lstm", sym)
+        cur = versions.current(session, LSTM, sym)
         if cur is not None:
             try:
                 versions.load_model(cur)

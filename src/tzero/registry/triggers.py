@@ -21,8 +21,11 @@ from sqlalchemy.orm import Session
 
 from tzero.data.appdb import TrainingRun
 from tzero.market import calendar
+from tzero.models.lstm import LstmForecaster
 from tzero.registry import versions
 from tzero.registry.monitoring import detect_performance_decay
+
+LSTM = LstmForecaster.name   # the spec-004 lifecycle manages the per-stock LSTM
 
 # The decay window holds 20 scored predictions; after a full retraining, wait until
 # that many sessions have passed before judging the model again (else a refused
@@ -75,7 +78,7 @@ def check_triggers(session: Session, symbols: list[str], as_of) -> list[dict]:
                         f"{DECAY_COOLDOWN_SESSIONS} sessions")
             else:
                 matched.append("performance_decay")
-        if "weekly" in matched and versions.current(session, "lstm", sym) is None:
+        if "weekly" in matched and versions.current(session, LSTM, sym) is None:
             matched.remove("weekly")  # nothing to fine-tune: wait for the next full training
             note = "weekly skipped: no current version to fine-tune"
 

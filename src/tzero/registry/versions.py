@@ -1,6 +1,7 @@
 """Model versions in the app store: save, load, promote, retain, roll back.
 
-A version is one symbol's fitted forecaster: its ``state_dict()`` pickled into
+A version is one key's fitted forecaster (key = a ts_code for local models,
+a universe name for global ones, DESIGN.md "Registry"): its ``state_dict()`` pickled into
 ``lstm_model_version.model_blob`` with the SHA-256 of the bytes, and metadata
 (features, seq_len, params, holdout metrics) as JSON. Promotion writes
 ``lstm_current_version`` in the same transaction that checks the blob, so the
@@ -71,7 +72,7 @@ def load_model(row: ModelVersion):
     Raises:
         ModelError: no blob (refused or pruned), hash mismatch, or unpicklable bytes.
     """
-    from tzero.registry.local import MODEL_CLASSES
+    from tzero.models.table import model_class
     if row.model_blob is None:
         raise ModelError(f"version {row.version_id} has no model blob (status {row.status})")
     if hashlib.sha256(row.model_blob).hexdigest() != row.blob_sha256:
@@ -80,7 +81,7 @@ def load_model(row: ModelVersion):
     if key in _LOADED:
         return _LOADED[key]
     try:
-        model = MODEL_CLASSES[row.model_name].from_state(pickle.loads(row.model_blob))
+        model = model_class(row.model_name).from_state(pickle.loads(row.model_blob))
     except Exception as exc:
         raise ModelError(f"version {row.version_id}: cannot load model blob ({exc})") from exc
     if len(_LOADED) >= _LOADED_MAX:
@@ -150,16 +151,21 @@ def rollback(session: Session, version_id: str) -> ModelVersion:
     return promote(session, version_id)
 
 
-def list_versions(session: Session, model_name: str = "lstm", symbol: str | None = None) -> list[dict]:
-    """Versions newest first, with status, data range, holdout metrics and whether kept."""
-    q = select(ModelVersion).where(ModelVersion.model_name == model_name)
+def list_versions(session: Session, model_name: str | None = None, symbol: str | None = None) -> list[dict]:
+    """Versions newest first (of every model, or of ``model_name``), with status, data
+    range, holdout metrics and whether kept. ``symbol`` is the version key: a
+    ts_code, or a universe name for global models."""
+    q = select(ModelVersion)
+    if model_name:
+        q = q.where(ModelVersion.model_name == model_name)
     if symbol:
         q = q.where(ModelVersion.symbol == symbol)
     out = []
     for r in session.scalars(q.order_by(ModelVersion.training_time.desc())):
         meta = json.loads(r.metadata_json or "{}")
         cur = session.get(CurrentVersion, (r.model_name, r.symbol))
-        out.append({"version_id": r.version_id, "symbol": r.symbol, "status": r.status,
+        out.append({"version_id": r.version_id, "model": r.model_name, "symbol": r.symbol,
+                    "status": r.status,
                     "current": bool(cur and cur.version_id == r.version_id),
                     "training_time": r.training_time.isoformat(), "data_end": str(r.data_end),
                     "kept": r.model_blob is not None, "holdout": meta.get("holdout", {})})

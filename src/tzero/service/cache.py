@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from tzero.data.store import MarketStore
-from tzero.signals.engine import MODEL_NAMES, TrainedSet, load_models, load_panel
+from tzero.signals.engine import ServedSet, load_panel, load_served
 
 
 class Memo:
@@ -84,11 +84,14 @@ def _mtime_ns(path: Path) -> int:
 class ServiceCache:
     """The service's read caches over one market store and one models folder."""
 
-    def __init__(self, store: MarketStore, models_dir: Path, maxsize: int = 256) -> None:
+    def __init__(self, store: MarketStore, models_dir: Path, maxsize: int = 256,
+                 session_factory=None, universe: str = "CSI_300") -> None:
         self.store = store
         self.models_dir = Path(models_dir)
+        self.session_factory = session_factory
+        self.universe = universe
         self.panels = Memo(maxsize)
-        self.models = Memo(4)
+        self.models = Memo(64)
         self.signals = Memo(maxsize)
         self.verdicts = Memo(4)
 
@@ -96,9 +99,21 @@ class ServiceCache:
         """Changes whenever the market store is written (its manifest is replaced)."""
         return _mtime_ns(self.store.manifest_path)
 
-    def models_key(self) -> tuple[int, ...]:
-        """Changes whenever any model's current version changes."""
-        return tuple(_mtime_ns(self.models_dir / n / "current.json") for n in MODEL_NAMES)
+    def models_key(self) -> tuple:
+        """Changes whenever any model's current version changes (the registry's pointers).
+
+        One cheap aggregate query over ``lstm_current_version``: the number of
+        pointers and the newest ``updated_at`` (a promotion or rollback moves it).
+        """
+        from sqlalchemy import func, select
+
+        from tzero.data.appdb import CurrentVersion
+
+        if self.session_factory is None:
+            return ()
+        with self.session_factory() as s:
+            n, newest = s.execute(select(func.count(), func.max(CurrentVersion.updated_at))).one()
+        return (int(n), str(newest))
 
     def panel(self, codes: list[str], end=None, start=None):
         """:func:`tzero.signals.engine.load_panel`, cached (see the module doc).
@@ -109,14 +124,15 @@ class ServiceCache:
         key = ("panel", self.store_key(), tuple(codes), str(start), str(end))
         return self.panels.get(key, lambda: load_panel(self.store, list(codes), end=end, start=start))
 
-    def trained(self) -> tuple[TrainedSet, tuple[int, ...]]:
-        """The current file-based models and the key they were loaded under.
+    def served(self, codes: list[str]) -> tuple[ServedSet, tuple]:
+        """The registry's current versions serving ``codes`` and the key they were loaded under.
 
         Raises:
-            ModelError: no trained models (not cached).
+            ModelError: no current version for any of ``codes`` (not cached).
         """
-        key = self.models_key()
-        return self.models.get(key, lambda: load_models(self.models_dir)), key
+        key = (self.models_key(), tuple(codes))
+        return self.models.get(key, lambda: load_served(self.session_factory, list(codes),
+                                                        self.universe)), key
 
     def signals_for(self, codes: list[str], as_of, compute: Callable[[], list[dict]]) -> list[dict]:
         """Signals of ``codes`` as of a day, computed by ``compute()`` once per inputs."""

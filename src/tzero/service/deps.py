@@ -28,8 +28,9 @@ class ServiceState:
     Attributes:
         lstm_config: replaces the LSTM configuration of every training the
             service runs (tests pass a tiny one); None: the training type's own.
-        cache: the read caches (panels, file-based models, signals), keyed by
-            the store manifest and model pointers they were computed from.
+        cache: the read caches (panels, the registry's current models,
+            signals), keyed by the store manifest and the registry pointers
+            they were computed from.
     """
 
     settings: Settings
@@ -42,7 +43,9 @@ class ServiceState:
 
     def __post_init__(self) -> None:
         if self.cache is None:
-            self.cache = ServiceCache(self.store, self.settings.models_dir)
+            self.cache = ServiceCache(self.store, self.settings.models_dir,
+                                      session_factory=self.Session,
+                                      universe=self.settings.universe)
 
 
 def get_state(request: Request) -> ServiceState:

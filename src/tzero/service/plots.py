@@ -24,8 +24,11 @@ from sqlalchemy.orm import sessionmaker
 from tzero.data.store import MarketStore
 from tzero.errors import CalendarError, ModelError
 from tzero.market import calendar
+from tzero.models.lstm import LstmForecaster
 from tzero.registry import versions
 from tzero.signals.engine import load_panel
+
+LSTM = LstmForecaster.name   # the spec-004 lifecycle manages the per-stock LSTM
 
 HORIZON = 5
 
@@ -59,7 +62,7 @@ def plot_data(Session: sessionmaker, store: MarketStore, code: str, years: int) 
         StoreError: no bars of the symbol.
     """
     with Session() as s:
-        row = versions.current(s, "lstm", code)
+        row = versions.current(s, LSTM, code)
         if row is None:
             raise NoVersion(f"{code}: no current LSTM version; train it first (POST /api/lstm/train)")
         model = versions.load_model(row)

@@ -1,15 +1,15 @@
-"""The main job: panel in, the three models trained, one Signal per holding out.
+"""The one serving path: the registry's current versions in, one Signal per holding out.
 
-Used by ``tzero demo``, ``tzero train`` and ``tzero predict``. Models see
+Used by ``tzero demo``, ``tzero predict`` and ``/api/signals``. Models see
 forward-adjusted (qfq) daily bars read from the market store up to the
-prediction date.
+prediction date; which models vote, their weights and what they need are read
+from the model table (:mod:`tzero.models.table`), never from their names.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
+import inspect
+from dataclasses import dataclass, field
 
 import pandas as pd
 
@@ -18,13 +18,9 @@ from tzero.data.store import MarketStore
 from tzero.errors import ModelError, StoreError
 from tzero.features.indicators import signal_indicators
 from tzero.market import calendar
-from tzero.models.arima import ArimaConfig, ArimaForecaster
-from tzero.models.hmm import HmmConfig, HmmForecaster
-from tzero.models.lstm import LstmConfig, LstmForecaster
-from tzero.registry import local
+from tzero.models import table
+from tzero.models.base import Forecaster
 from tzero.signals.signal import Signal, build_signal
-
-MODEL_NAMES = ("lstm", "arima", "hmm")
 
 # Ten liquid CSI 300 members across sectors (all have full history in the shared data).
 DEFAULT_HOLDINGS = ["600519.SH", "601318.SH", "600036.SH", "000858.SZ", "000333.SZ",
@@ -45,86 +41,122 @@ def load_panel(store: MarketStore, ts_codes: list[str], end=None, start=None) ->
     return panel
 
 
-def make_model(name: str, fast: bool = True, seed: int = 42, history: int | None = None):
-    """A fresh forecaster with the project defaults (``fast``: spec-002 fast CV grid).
+def make_model(name: str, fast: bool = True, seed: int = 42, history: int | None = None) -> Forecaster:
+    """A fresh forecaster of the model table with the project defaults.
+
+    Args:
+        fast: the quick config (the spec-002 fast CV grid for the LSTM).
+        history: per-stock LSTM only: most recent sessions used.
 
     Raises:
         ModelError: unknown model name.
     """
-    if name == "lstm":
-        from tzero.training.loop import TrainConfig
-        return LstmForecaster(LstmConfig(mode="fast" if fast else "full", history=history,
-                                         train=TrainConfig(seed=seed)))
-    if name == "arima":
-        return ArimaForecaster(ArimaConfig())
-    if name == "hmm":
-        return HmmForecaster(HmmConfig(seed=seed))
-    raise ModelError(f"unknown model {name!r}: expected one of {MODEL_NAMES}")
+    spec = table.get_spec(name)
+    takes = inspect.signature(spec.cls.default_config).parameters
+    kw = {"history": history} if history is not None and "history" in takes else {}
+    return spec.make(fast=fast, seed=seed, **kw)
 
 
 @dataclass
-class TrainedSet:
-    """Fitted forecasters and their saved version ids."""
+class ServedSet:
+    """The current registry versions that serve the daily Signal.
 
-    models: dict
-    versions: dict[str, str]
-
-
-def train_models(panel: pd.DataFrame, models_dir: Path, names=MODEL_NAMES, fast: bool = True,
-                 seed: int = 42, lstm_history: int | None = None, n_jobs: int = 1,
-                 progress: Callable[[str, str, int, int], None] | None = None) -> TrainedSet:
-    """Fit each model on the panel, save it as the current version.
-
-    Args:
-        progress: ``progress(model, item, done, total)``.
+    Attributes:
+        models: model name → version key (ts_code, or universe name for global
+            models) → the loaded model (shared; do not mutate).
+        versions: model name → key → version id.
+        universe: the key of global models (``Settings.universe``).
+        data_end: model name → key → last session of the data the version was
+            built from (training and gate holdout); a version never serves a
+            forecast as of an earlier session (it has seen the outcome).
     """
-    fitted, versions = {}, {}
-    for name in names:
-        m = make_model(name, fast=fast, seed=seed, history=lstm_history)
-        if name == "lstm":
-            cb = (lambda code, d, t: progress("lstm", code, d, t)) if progress else None
-            m.fit(panel, progress=cb, n_jobs=n_jobs)
-        else:
-            m.fit(panel)
-            if progress:
-                progress(name, "all", 1, 1)
-        fitted[name] = m
-        versions[name] = local.save_version(models_dir, m)
-    return TrainedSet(fitted, versions)
+
+    models: dict[str, dict[str, Forecaster]]
+    versions: dict[str, dict[str, str]]
+    universe: str = "CSI_300"
+    data_end: dict[str, dict[str, pd.Timestamp]] = field(default_factory=dict)
+
+    def key(self, name: str, code: str) -> str:
+        """The version key of model ``name`` for stock ``code`` (the universe for global models)."""
+        return self.universe if table.get_spec(name).scope == "global" else code
+
+    def for_code(self, name: str, code: str) -> tuple[Forecaster, str] | None:
+        """The model and version id of ``name`` that serves ``code``, or None."""
+        key = self.key(name, code)
+        m = self.models.get(name, {}).get(key)
+        return None if m is None else (m, self.versions[name][key])
+
+    def seen_until(self, name: str, code: str) -> pd.Timestamp | None:
+        """Last session the serving version of ``name`` for ``code`` saw (data end), or None."""
+        return self.data_end.get(name, {}).get(self.key(name, code))
+
+    def version_ids(self) -> list[str]:
+        """Every version id in the set."""
+        return sorted(v for by in self.versions.values() for v in by.values())
 
 
-def load_models(models_dir: Path, names=MODEL_NAMES) -> TrainedSet:
-    """Load the current version of each model that has one (others are skipped)."""
-    fitted, versions = {}, {}
-    for name in names:
-        if local.current_version(models_dir, name) is None:
-            continue
-        fitted[name], versions[name] = local.load_version(models_dir, name)
-    if not fitted:
-        raise ModelError(f"no trained models in {models_dir}; run `tzero demo` first")
-    return TrainedSet(fitted, versions)
+def load_served(session_factory, codes: list[str], universe: str = "CSI_300",
+                names: list[str] | None = None) -> ServedSet:
+    """The current version of every voting daily model for ``codes`` (one serving path).
+
+    Reads the registry (:mod:`tzero.registry.versions`): key = ts_code for
+    local models, ``universe`` for global ones. A model without a current
+    version for a key does not vote there; refused versions are never current.
+
+    Raises:
+        ModelError: no current version of any model for any of ``codes``
+            (run ``tzero demo`` or ``tzero train`` first); a corrupt blob.
+    """
+    from tzero.registry import versions as reg
+
+    names = names or table.names(frequency="daily", votes=True)
+    models: dict[str, dict[str, Forecaster]] = {}
+    vids: dict[str, dict[str, str]] = {}
+    ends: dict[str, dict[str, pd.Timestamp]] = {}
+    with session_factory() as s:
+        for name in names:
+            keys = [universe] if table.get_spec(name).scope == "global" else codes
+            for key in keys:
+                row = reg.current(s, name, key)
+                if row is None:
+                    continue
+                models.setdefault(name, {})[key] = reg.load_model(row)
+                vids.setdefault(name, {})[key] = row.version_id
+                if row.data_end is not None:
+                    ends.setdefault(name, {})[key] = pd.Timestamp(row.data_end)
+    if not models:
+        raise ModelError(f"no current model version for {codes}: run `tzero demo` or "
+                         "`tzero train` first (`tzero versions` lists what is stored)")
+    return ServedSet(models, vids, universe, ends)
 
 
-def _trained_until(model, code: str) -> pd.Timestamp | None:
-    """Last session a fitted model saw for a symbol (LSTM, ARIMA, HMM), or None."""
-    fitted = getattr(model, "models_", None) or getattr(model, "params_", None) or {}
-    f = fitted.get(code)
-    for attr in ("trained_until", "last_train_time", "last_time"):
-        v = getattr(f, attr, None)
-        if v is not None:
-            return pd.Timestamp(v)
-    return None
+def _bound(served: ServedSet, name: str, code: str) -> tuple[Forecaster, str] | None:
+    """The serving model of ``name`` for ``code`` with its required models bound, or None."""
+    got = served.for_code(name, code)
+    if got is None:
+        return None
+    spec = table.get_spec(name)
+    if spec.requires:
+        deps = {r: served.for_code(r, code) for r in spec.requires}
+        if any(d is None for d in deps.values()):
+            return None
+        got[0].bind({r: d[0] for r, d in deps.items()})  # type: ignore[attr-defined,index]
+    return got
 
 
-def predict_signals(panel: pd.DataFrame, trained: TrainedSet, as_of=None, horizon: int = 5,
-                    blocked: dict[str, str] | None = None) -> list[Signal]:
+def predict_signals(panel: pd.DataFrame, served: ServedSet, as_of=None, horizon: int = 5,
+                    blocked: dict[str, str] | None = None,
+                    skip_uncovered: bool = False) -> list[Signal]:
     """One Signal per symbol of the panel as of a session (default: its last session).
 
-    A model that cannot forecast a symbol (not trained on it) is left out of
-    that symbol's votes; a symbol no model can forecast raises. A model whose
-    training data ends after ``as_of`` is refused (it has seen the outcome).
-    Models in ``blocked`` (model → reason, from the research gates,
-    :func:`blocked_by_research`) never vote; the signal lists them.
+    A model with no current version for a symbol, or that cannot forecast it,
+    is left out of that symbol's votes; a symbol no model can forecast raises.
+    A model whose training data ends after ``as_of`` is refused (it has seen
+    the outcome). Models in ``blocked`` (model → reason, from the research
+    gates, :func:`blocked_by_research`) never vote; the signal lists them.
+    Every vote names its version id in ``model_versions``. With
+    ``skip_uncovered`` a symbol no model covers is left out (the service
+    answers for the symbols it can); without, it raises.
 
     Raises:
         CalendarError: ``as_of`` outside the calendar. ModelError: no forecast for a
@@ -132,29 +164,37 @@ def predict_signals(panel: pd.DataFrame, trained: TrainedSet, as_of=None, horizo
     """
     as_of = calendar.previous_session(as_of) if as_of is not None else pd.Timestamp(panel["trade_time"].max())
     cut = panel.loc[panel["trade_time"] <= as_of]
+    weights = {s.name: s.weight for s in table.specs()}
     out = []
     for code, bars in cut.groupby("ts_code", sort=True):
-        fcs = {}
-        for name, m in trained.models.items():
-            until = _trained_until(m, code)
-            if until is not None and until > pd.Timestamp(bars["trade_time"].iloc[-1]):
+        fcs, vids = {}, {}
+        last = pd.Timestamp(bars["trade_time"].iloc[-1])
+        for name in served.models:
+            got = _bound(served, name, code)
+            if got is None:
+                continue
+            m, vid = got
+            until = max((t for t in (served.seen_until(name, code), m.trained_until(code))
+                         if t is not None), default=None)
+            if until is not None and until > last:
                 raise ModelError(f"{name} for {code} was trained on data to {until.date()}, after "
-                                 f"{pd.Timestamp(bars['trade_time'].iloc[-1]).date()}: predicting then "
-                                 "would use the future; train on data up to that date first")
+                                 f"{last.date()}: predicting then would use the future; train on "
+                                 "data up to that date first")
             try:  # one symbol at a time: a model that cannot forecast one keeps its other votes
                 fc = m.predict(bars, as_of)
             except ModelError:
                 continue
             if not fc.empty:
-                fcs[name] = fc
+                fcs[name], vids[name] = fc, vid
         if not fcs:
+            if skip_uncovered:
+                continue
             raise ModelError(f"{code}: no trained model covers it; train with --symbols {code}")
-        last = signal_indicators(bars.reset_index(drop=True)).iloc[-1]
-        ind = {k: float(v) for k, v in last.items() if pd.notna(v)}
+        ind_row = signal_indicators(bars.reset_index(drop=True)).iloc[-1]
+        ind = {k: float(v) for k, v in ind_row.items() if pd.notna(v)}
         ind["close"] = float(bars["close"].iloc[-1])
-        out.append(build_signal(code, pd.Timestamp(bars["trade_time"].iloc[-1]), fcs,
-                                {n: trained.versions[n] for n in fcs if n not in (blocked or {})},
-                                horizon, ind, blocked=blocked))
+        out.append(build_signal(code, last, fcs, {n: v for n, v in vids.items() if n not in (blocked or {})},
+                                horizon, ind, blocked=blocked, weights=weights))
     return out
 
 

@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
+from tzero.models.base import QUANTILE_COLUMNS
 from tzero.signals import policy
 
 
@@ -59,6 +60,7 @@ class Signal:
     indicators: dict = field(default_factory=dict)
     horizon_unit: str = "session"
     blocked_models: dict[str, str] = field(default_factory=dict)
+    quantiles: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         """JSON-ready dict (floats rounded to 6 places, NaN → None)."""
@@ -88,12 +90,23 @@ def _vote(name: str, fc: pd.DataFrame, horizon: int) -> dict:
         v["regime_prob"] = float(row["regime_prob"])
     if "deviation" in fc.columns and pd.notna(row.get("deviation")):
         v["deviation"] = float(row["deviation"])
+    if "score" in fc.columns and pd.notna(row.get("score")):
+        v["score"] = float(row["score"])
+    for q in QUANTILE_COLUMNS:
+        if q in fc.columns and pd.notna(row.get(q)):
+            v[q] = float(row[q])
     return v
+
+
+def _first(votes: dict[str, dict], key: str) -> dict:
+    """The first vote (table order) that carries ``key`` (a regime, a deviation), or {}."""
+    return next((v for v in votes.values() if v.get(key) is not None), {})
 
 
 def build_signal(ts_code: str, as_of: pd.Timestamp, forecasts: dict[str, pd.DataFrame],
                  versions: dict[str, str], horizon: int = 5, indicators: dict | None = None,
-                 blocked: dict[str, str] | None = None) -> Signal:
+                 blocked: dict[str, str] | None = None,
+                 weights: dict[str, float] | None = None) -> Signal:
     """Combine per-model forecast frames of one symbol into a :class:`Signal`.
 
     Args:
@@ -109,6 +122,12 @@ def build_signal(ts_code: str, as_of: pd.Timestamp, forecasts: dict[str, pd.Data
             block"): their forecasts never enter the votes; they are listed in
             ``blocked_models``. When every model is blocked the signal carries
             no forecast (NaN numbers) and says ``pause`` / ``hold``.
+        weights: model name → weight of its vote (default 1 each; the model
+            table's ``weight``); recorded in each vote as ``weight``.
+
+    The regime comes from the first vote that carries one (the HMM's), the
+    equilibrium deviation from the first that carries one (ARIMA's), and the
+    quantiles ``q10…q90`` are the weighted mean of the votes that emit them.
 
     Raises:
         ValueError: no forecasts at all.
@@ -120,16 +139,25 @@ def build_signal(ts_code: str, as_of: pd.Timestamp, forecasts: dict[str, pd.Data
         return _all_blocked(ts_code, as_of, horizon, blocked, indicators)
     if not votes:
         raise ValueError(f"{ts_code}: no model produced a forecast as of {as_of}")
-    pu = float(np.mean([v["prob_up"] for v in votes.values()]))
-    pdn = float(np.mean([v["prob_down"] for v in votes.values()]))
+    for name, v in votes.items():
+        v["weight"] = float((weights or {}).get(name, 1.0))
+    w = np.array([v["weight"] for v in votes.values()])
+
+    def wmean(key: str) -> float:
+        return float(np.average([v[key] for v in votes.values()], weights=w))
+    pu, pdn = wmean("prob_up"), wmean("prob_down")
     pflat = max(0.0, 1.0 - pu - pdn)
-    er = float(np.mean([v["expected_return"] for v in votes.values()]))
-    ev = float(np.mean([v["expected_volatility"] for v in votes.values()]))
-    hmm = votes.get("hmm", {})
-    regime, rprob = hmm.get("regime"), hmm.get("regime_prob")
+    er, ev = wmean("expected_return"), wmean("expected_volatility")
+    regime_vote = _first(votes, "regime")
+    regime, rprob = regime_vote.get("regime"), regime_vote.get("regime_prob")
     daily_vol = ev / math.sqrt(horizon)
     intensity = policy.t0_intensity(regime, rprob, daily_vol)
-    deviation = votes.get("arima", {}).get("deviation")
+    deviation = _first(votes, "deviation").get("deviation")
+    quantiles = {}
+    for q in QUANTILE_COLUMNS:
+        have = [(v[q], v["weight"]) for v in votes.values() if q in v]
+        if have:
+            quantiles[q] = float(np.average([a for a, _ in have], weights=[b for _, b in have]))
     plan = policy.t0_plan(er, deviation)
     direction = 1 if er > 0 else -1 if er < 0 else 0
     agree = np.mean([np.sign(v["expected_return"]) == direction for v in votes.values()]) if direction else 0.0
@@ -142,7 +170,7 @@ def build_signal(ts_code: str, as_of: pd.Timestamp, forecasts: dict[str, pd.Data
         return_band=(er - ev, er + ev), regime=regime, regime_prob=rprob,
         t0_intensity=intensity, t0_plan=plan, suggested_position_change=change, risk_labels=risk,
         confidence=confidence, model_votes=votes, model_versions=dict(versions),
-        explanation="", indicators=indicators or {}, blocked_models=blocked,
+        explanation="", indicators=indicators or {}, blocked_models=blocked, quantiles=quantiles,
     )
     sig.explanation = explain(sig)
     return sig
@@ -174,7 +202,7 @@ def explain(s: Signal) -> str:
     ups = [m for m, v in s.model_votes.items() if v["direction"] == "up"]
     downs = [m for m, v in s.model_votes.items() if v["direction"] == "down"]
     parts.append(f"Votes up: {', '.join(ups) or 'none'}; down: {', '.join(downs) or 'none'}.")
-    dev = s.model_votes.get("arima", {}).get("deviation")
+    dev = _first(s.model_votes, "deviation").get("deviation")
     if dev is not None:
         parts.append(f"Price {dev:+.1%} from its 20-session equilibrium.")
     parts.append(f"T+0 {s.t0_intensity}, {s.t0_plan}" +

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 from fastapi.security import HTTPAuthorizationCredentials
 
 from tzero.errors import ModelError, StoreError
+from tzero.models.lstm import LstmForecaster
 from tzero.registry import flow, lifecycle, monitoring, versions
 from tzero.registry import triggers as trg
 from tzero.service import deps, plots
@@ -34,6 +35,8 @@ from tzero.service.schemas import (
     VersionsOut,
 )
 from tzero.signals.engine import DEFAULT_HOLDINGS, load_panel
+
+LSTM = LstmForecaster.name   # the spec-004 lifecycle manages the per-stock LSTM
 
 router = APIRouter(prefix="/api/lstm", tags=["lstm"])
 log = logging.getLogger("tzero.service")
@@ -173,7 +176,7 @@ def plot(symbol: str = SymbolQ, generate: bool = True, st: ServiceState = Depend
     """
     code = deps.symbol(symbol)
     with st.Session() as s:
-        row = versions.current(s, "lstm", code)
+        row = versions.current(s, LSTM, code)
     if row is None:
         raise HTTPException(404, f"{code}: no current LSTM version; train it first (POST /api/lstm/train)")
     path = st.settings.reports_dir / "plots" / f"{row.version_id}.png"
@@ -201,7 +204,7 @@ def list_versions(symbol: str | None = OptSymbolQ, st: ServiceState = Depends(ge
     """Versions newest first (status, kept for rollback, holdout) and the current one per symbol."""
     sym = deps.symbol(symbol) if symbol else None
     with st.Session() as s:
-        rows = versions.list_versions(s, "lstm", sym)
+        rows = versions.list_versions(s, LSTM, sym)
     return {"versions": rows, "current": {r["symbol"]: r["version_id"] for r in rows if r["current"]}}
 
 

@@ -1,4 +1,4 @@
-"""``/api/signals``: unified signals from the file-based models of ``tzero demo`` / ``tzero train``."""
+"""``/api/signals``: unified signals from the registry's current versions (the one serving path)."""
 
 from __future__ import annotations
 
@@ -21,19 +21,25 @@ def signals(symbols: str | None = Query(None, max_length=2000,
     """One :class:`~tzero.signals.signal.Signal` per symbol, 5 sessions ahead.
 
     Models the latest research run blocked (``tzero research report``) do not
-    vote; each signal lists them under ``blocked_models``.
+    vote; each signal lists them under ``blocked_models``. Symbols no current
+    version serves are left out; 404 when that is every symbol.
     """
     codes = deps.symbols(symbols, "symbols") if symbols else list(DEFAULT_HOLDINGS)
     d = deps.date(as_of, "as_of")
     try:
-        trained, _ = st.cache.trained()
+        served, _ = st.cache.served(codes)
     except ModelError as exc:
         raise HTTPException(404, str(exc)) from exc
     panel = st.cache.panel(codes, end=d)
     blocked = st.cache.blocked(st.Session)
-    return st.cache.signals_for(
+    out = st.cache.signals_for(
         codes, (d, tuple(sorted(blocked.items()))),
-        lambda: [s.to_dict() for s in predict_signals(panel, trained, d, blocked=blocked)])
+        lambda: [s.to_dict() for s in predict_signals(panel, served, d, blocked=blocked,
+                                                      skip_uncovered=True)])
+    if not out:
+        raise HTTPException(404, f"no current model version serves {codes}; run `make demo` "
+                                 "(tzero demo) or `tzero train` first")
+    return out
 
 
 @router.get("/signals/intraday", response_model=dict)

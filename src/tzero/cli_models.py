@@ -1,0 +1,287 @@
+"""Model-core commands: ``tzero models|train|predict|evaluate|demo`` (registered on :data:`tzero.cli.app`).
+
+Every command reads the model table (:mod:`tzero.models.table`) and serves
+from the one registry (:mod:`tzero.registry.versions`); none knows a model by
+its name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pandas as pd
+import typer
+from rich.table import Table
+
+from tzero.cli import _codes, _print_json, _progress, _settings, _signals_table, _store, app, out
+from tzero.errors import TzeroError
+
+
+def _db(s):
+    from tzero.data.appdb import open_app_store
+
+    return open_app_store(s.app_db_url)
+
+
+@app.command("models")
+def models_cmd(as_json: bool = typer.Option(False, "--json")) -> None:
+    """The model table: every model with its scope, frequency and capabilities."""
+    from tzero.models.table import specs
+    rows = [m.as_dict() for m in specs()]
+    if as_json:
+        _print_json(rows)
+        return
+    t = Table(title="models (tzero.models.table)")
+    for c in ("name", "scope", "frequency", "probabilistic", "ranking", "min_history", "votes",
+              "requires", "description"):
+        t.add_column(c, overflow="fold")
+    for r in rows:
+        t.add_row(*(", ".join(r[c]) if isinstance(r[c], list) else str(r[c]) for c in
+                    ("name", "scope", "frequency", "probabilistic", "ranking", "min_history", "votes",
+                     "requires", "description")))
+    out.print(t)
+
+
+def _published_table(rows) -> Table:
+    t = Table(title="training runs")
+    for c in ("model", "key", "status", "deployed", "version_id", "reason"):
+        t.add_column(c, overflow="fold")
+    for r in rows:
+        t.add_row(r.model, r.key, r.status, str(r.deployed), r.version_id or "-", r.reason)
+    return t
+
+
+@app.command()
+def train(symbols: list[str] = typer.Option(None, "--symbols", help="local models: the stocks"),
+          model: str = typer.Option(None, "--model", help="one model of `tzero models`"),
+          models: str = typer.Option(None, "--models", help="comma-separated (default: the voting "
+                                                            "daily models)"),
+          universe: str = typer.Option(None, "--universe", help="global models: universe name"),
+          start: str = typer.Option(None, help="first session of the training data"),
+          end: str = typer.Option(None, help="last session of the training data"),
+          fast: bool = typer.Option(True, "--fast/--full", help="quick config (default) or full"),
+          lstm_history: int = typer.Option(None, help="per-stock LSTM: most recent sessions used"),
+          jobs: int = typer.Option(os.cpu_count() or 1, help="local models: stocks fitted in parallel"),
+          as_json: bool = typer.Option(False, "--json")) -> None:
+    """Train models, gate them and make the ones that pass current (one registry)."""
+    from tzero.market import calendar
+    from tzero.models import table
+    from tzero.registry.train import train_model
+    s = _settings()
+    names = [model] if model else ([m.strip() for m in models.split(",") if m.strip()] if models
+                                   else table.names(frequency="daily", votes=True))
+    specs = [table.get_spec(n) for n in names]
+    d0 = calendar.to_date(start, field="--start") if start else None
+    d1 = calendar.to_date(end, field="--end") if end else None
+    engine, Session = _db(s)
+    rows = []
+    try:
+        with _progress(as_json) as pb:
+            for spec in specs:
+                task = pb.add_task(f"train {spec.name}", total=None)
+                codes = _codes(symbols) if spec.scope == "local" else None
+                rows += train_model(Session, _store(s), spec.name, symbols=codes,
+                                    universe=universe or s.universe, fast=fast, seed=s.seed,
+                                    start=d0, end=d1, history=lstm_history, n_jobs=jobs,
+                                    max_versions=s.max_versions, data_dir=s.data_dir, tdx_dir=s.tdx_dir,
+                                    progress=lambda k, d, t, task=task: pb.update(task, completed=d,
+                                                                                  total=t))
+    finally:
+        engine.dispose()
+    _print_json([r.as_dict() for r in rows]) if as_json else out.print(_published_table(rows))
+    if any(r.status == "failed" for r in rows):
+        raise typer.Exit(1)
+
+
+@app.command()
+def predict(ts_codes: list[str] = typer.Argument(..., help="symbols"),
+            as_of: str = typer.Option(None, "--as-of", help="prediction date (default: last session stored)"),
+            as_json: bool = typer.Option(False, "--json")) -> None:
+    """Unified signals for the symbols from the registry's current versions."""
+    from tzero.market import calendar
+    from tzero.signals.engine import blocked_by_research, load_panel, load_served, predict_signals
+    s = _settings()
+    d = calendar.to_date(as_of, field="--as-of") if as_of else None
+    panel = load_panel(_store(s), _codes(ts_codes), end=d)
+    engine, Session = _db(s)
+    try:
+        blocked = blocked_by_research(Session)
+        sigs = predict_signals(panel, load_served(Session, _codes(ts_codes), s.universe), d,
+                               blocked=blocked)
+    finally:
+        engine.dispose()
+    _print_json([x.to_dict() for x in sigs]) if as_json else out.print(_signals_table(sigs))
+
+
+@app.command()
+def evaluate(model: str = typer.Option(..., "--model", help="a daily model of `tzero models`"),
+             symbols: list[str] = typer.Option(None, "--symbols", help="local models: the stocks"),
+             universe: str = typer.Option(None, "--universe", help="score every member of a universe"),
+             start: str = typer.Option(None, help="first evaluated session"),
+             end: str = typer.Option(None, help="last evaluated session"),
+             refit: str = typer.Option("none", help="universe: none | monthly"),
+             fast: bool = typer.Option(True, "--fast/--full", help="quick config (default) or full"),
+             lstm_history: int = typer.Option(None, help="per-stock LSTM: most recent sessions used"),
+             jobs: int = typer.Option(os.cpu_count() or 1, help="local models: stocks fitted in parallel"),
+             as_json: bool = typer.Option(False, "--json")) -> None:
+    """Out-of-sample metrics of one model next to the naive baselines.
+
+    With ``--universe``: fitted on data before ``--start`` (gap ≥ horizon), then
+    every member scored on every session: IC, Rank IC, their IRs and the
+    TopkDropout 50/5 excess return under A-share rules, next to momentum,
+    reversal and a linear model.
+    """
+    from tzero.models import table
+    spec = table.get_spec(model)
+    if spec.frequency != "daily":
+        raise TzeroError(f"--model {model} is an intraday model; use `tzero backtest --strategy t0`")
+    if universe:
+        from tzero.backtest.xs_run import evaluate_universe_model
+        s = _settings()
+        engine, Session = _db(s)
+        try:
+            with _progress(as_json) as pb:
+                task = pb.add_task(f"evaluating {model} on {universe}", total=None)
+                res = evaluate_universe_model(Session, _store(s), spec, universe, start or "2019-01-02",
+                                              end or "2023-02-24", refit=refit, fast=fast,
+                                              seed=s.seed, data_dir=s.data_dir, tdx_dir=s.tdx_dir,
+                                              progress=lambda d, t: pb.update(task, completed=d, total=t))
+        finally:
+            engine.dispose()
+        _print_json(res) if as_json else out.print(_xs_table(model, universe, res))
+        return
+    _evaluate_local(spec, symbols, start or "2022-11-18", end or "2023-02-17", fast, lstm_history,
+                    jobs, as_json)
+
+
+def _xs_table(model: str, universe: str, res: dict) -> Table:
+    st = res["settings"]
+    t = Table(title=f"{model} on {universe} {st['start']}..{st['end']} (fit ≤ {st['fit_end']}), "
+                    f"{res['metrics']['n_dates']} dates")
+    for c in ("score", "IC", "ICIR", "Rank IC", "Rank ICIR", "top-k excess/yr"):
+        t.add_column(c)
+
+    def f(x, spec=".4f"):
+        return "-" if x is None else format(x, spec)
+    for name, m in (("model", res["metrics"]), *res["baselines"].items()):
+        t.add_row(name, f(m.get("ic")), f(m.get("icir"), ".3f"), f(m.get("rank_ic")),
+                  f(m.get("rank_icir"), ".3f"), f(m.get("topk_excess_annual"), "+.2%"))
+    return t
+
+
+def _evaluate_local(spec, symbols, start, end, fast, lstm_history, jobs, as_json) -> None:
+    from tzero.backtest.evaluate import evaluate as run_eval
+    from tzero.signals.engine import load_panel, make_model
+    if spec.scope != "local" or spec.requires:
+        raise TzeroError(f"--model {spec.name} is scored across a universe: pass --universe NAME")
+    s = _settings()
+    panel = load_panel(_store(s), _codes(symbols))
+    with _progress(as_json) as pb:
+        task = pb.add_task(f"evaluating {spec.name}", total=None)
+        res = run_eval(lambda: make_model(spec.name, fast=fast, seed=s.seed, history=lstm_history),
+                       panel, start, end, progress=lambda d, t: pb.update(task, completed=d, total=t),
+                       fit_kwargs={"n_jobs": jobs})
+    res.pop("rows")
+    if as_json:
+        _print_json(res)
+        return
+    t = Table(title=f"{spec.name} out of sample {res['start']}..{res['end']} (fit ≤ {res['fit_end']}), "
+                    f"n={res['n']}")
+    for c in ("forecast", "accuracy", "F1", "MSE", "MAE", "IC", "Rank IC"):
+        t.add_column(c)
+    for name, m in (("model", res["metrics"]), ("naive zero", res["baselines"]["zero"]),
+                    ("naive momentum", res["baselines"]["momentum"])):
+        t.add_row(name, *(("–" if m.get(k) is None else f"{m[k]:.4f}")
+                          for k in ("accuracy", "f1", "mse", "mae", "ic", "rank_ic")))
+    out.print(t)
+
+
+def _fresh_global(Session, name: str, key: str, max_age: timedelta) -> str | None:
+    """The current version of a global model when trained less than ``max_age`` ago."""
+    from tzero.registry import versions
+    with Session() as s:
+        row = versions.current(s, name, key)
+        if row is not None and versions.now() - row.training_time < max_age:
+            return row.version_id
+    return None
+
+
+@app.command()
+def demo(symbols: list[str] = typer.Option(None, "--symbols", help="holdings (default: 10 CSI 300 stocks)"),
+         tdx_dir: Path = typer.Option(None, "--tdx-dir", help="TDX folder (default TZERO_TDX_DIR / ../shared/data/tdx)"),
+         as_json: bool = typer.Option(False, "--json", help="print the signals as JSON on stdout")) -> None:
+    """The main job end to end: ingest, train the shared LSTM (fast) on the universe and the
+    holdings' refinements, ARIMA and HMM through the gate, print signals from the registry."""
+    from tzero.data.ingest import ingest_table, ingest_tdx
+    from tzero.data.model_runs import record_inference_run, record_unified_signals
+    from tzero.models import table
+    from tzero.registry.train import train_model
+    from tzero.report import write_report
+    from tzero.signals.engine import blocked_by_research, load_panel, load_served, predict_signals
+    s = _settings(tdx_dir=tdx_dir)
+    if s.tdx_dir is None or not s.tdx_dir.is_dir():
+        raise TzeroError("no TDX folder found: pass --tdx-dir or set TZERO_TDX_DIR")
+    codes = _codes(symbols)
+    store = _store(s)
+    t0 = time.perf_counter()
+    timings: dict = {}
+    engine, Session = _db(s)
+    published = []
+    try:
+        with _progress(as_json) as pb:
+            task = pb.add_task("ingest TDX folder", total=None)
+            summ = ingest_tdx(store, s.tdx_dir, lambda d, t: pb.update(task, completed=d, total=t))
+            if s.adj_factor_file:
+                ingest_table(store, s.adj_factor_file, "adj_factor")
+            timings["ingest_s"] = round(time.perf_counter() - t0, 1)
+            t1 = time.perf_counter()
+            for spec in table.specs(frequency="daily", votes=True):
+                if not spec.in_demo:
+                    continue         # e.g. the per-stock FULL_LSTM: trained on request
+                if spec.scope == "global" and _fresh_global(Session, spec.name, s.universe,
+                                                            timedelta(days=1)):
+                    continue         # reuse a version less than a day old
+                task = pb.add_task(f"train {spec.name}", total=None)
+                published += train_model(
+                    Session, store, spec.name, symbols=None if spec.scope == "global" else codes,
+                    universe=s.universe, fast=True, seed=s.seed, n_jobs=os.cpu_count() or 1,
+                    max_versions=s.max_versions, data_dir=s.data_dir, tdx_dir=s.tdx_dir,
+                    progress=lambda k, d, t, task=task: pb.update(task, completed=d, total=t))
+            timings["train_s"] = round(time.perf_counter() - t1, 1)
+        panel = load_panel(store, codes)
+        served = load_served(Session, codes, s.universe)
+        sigs = predict_signals(panel, served, blocked=blocked_by_research(Session))
+        with Session.begin() as db:
+            for name, by_key in served.versions.items():
+                for key, vid in by_key.items():
+                    run = record_inference_run(db, model_name=name, model_key=key, version_id=vid,
+                                               as_of=pd.Timestamp(sigs[0].as_of).date(),
+                                               n_rows=len(sigs))
+            record_unified_signals(db, [x.to_dict() for x in sigs], run if served.versions else None)
+    finally:
+        engine.dispose()
+    rdir = s.reports_dir / "demo"
+    rdir.mkdir(parents=True, exist_ok=True)
+    (rdir / "signals.json").write_text(json.dumps([x.to_dict() for x in sigs], ensure_ascii=False, indent=1))
+    timings["total_s"] = round(time.perf_counter() - t0, 1)
+    metrics = {f"{p.model} {p.key}": p.holdout for p in published if p.holdout}
+    report = write_report(rdir / "report.html", sigs, {}, metrics,
+                          {"as of": sigs[0].as_of, "symbols": ", ".join(codes),
+                           "universe": s.universe,
+                           "bars ingested (1d)": summ.written["bars_1d"].rows_in, **timings,
+                           "versions served": ", ".join(served.version_ids())})
+    if as_json:
+        _print_json([x.to_dict() for x in sigs])
+        return
+    out.print(_signals_table(sigs))
+    refused = [p for p in published if not p.deployed]
+    if refused:
+        out.print(f"refused by the gate or failed ({len(refused)}): " +
+                  "; ".join(f"{p.model} {p.key}: {p.reason}" for p in refused[:6]))
+    out.print(f"signals: {rdir / 'signals.json'}\nreport:  {report}\n"
+              f"time: ingest {timings['ingest_s']} s, training {timings['train_s']} s, "
+              f"total {timings['total_s']} s\nversions: `tzero versions` lists the ones these signals name")
