@@ -4,7 +4,7 @@ Usage::
 
     .venv/bin/python benchmarks/bench_service.py [--clients 50] [--requests 2000] [--home DIR]
 
-Starts the real server (uvicorn, one process) on 127.0.0.1 with a free port
+Starts the real server (uvicorn, one separate process) on 127.0.0.1 with a free port
 over an existing ``TZERO_HOME`` (after `tzero demo` and one `tzero train-lstm`),
 then runs ``--clients`` threads, each with its own keep-alive HTTP connection,
 until ``--requests`` requests per route are done. Prints requests/s and
@@ -18,7 +18,8 @@ import http.client
 import os
 import socket
 import statistics
-import threading
+import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -29,19 +30,20 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _serve(port: int) -> threading.Thread:
-    import uvicorn
-
-    from tzero.service.app import create_app
-    server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning"))
-    t = threading.Thread(target=server.run, daemon=True)
-    t.start()
-    for _ in range(200):
+def _serve(port: int) -> subprocess.Popen:
+    """One uvicorn process (its own interpreter: the clients do not share its GIL)."""
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "tzero.service.app:create_app",
+                             "--factory", "--host", "127.0.0.1", "--port", str(port),
+                             "--log-level", "warning"], env=os.environ.copy())
+    for _ in range(600):
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return t
+            return proc
         except OSError:
+            if proc.poll() is not None:
+                raise SystemExit("server exited at start") from None
             time.sleep(0.1)
+    proc.kill()
     raise SystemExit("server did not start")
 
 
@@ -71,7 +73,9 @@ def main() -> None:
     if args.home:
         os.environ["TZERO_HOME"] = args.home
     port = _free_port()
-    _serve(port)
+    server = _serve(port)
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start; "
+          "server: one uvicorn process; clients: threads of this process")
     routes = {"predict": f"/api/lstm/predict?symbol={args.symbol}&use_fallback=1",
               "signals": "/api/signals?symbols=600519.SH,000001.SZ"}
     per = max(1, args.requests // args.clients)
@@ -85,6 +89,8 @@ def main() -> None:
         q = statistics.quantiles(lats, n=100)
         print(f"GET {name}: {len(lats)} requests, {args.clients} clients, {len(lats) / secs:,.0f} req/s, "
               f"p50 {q[49] * 1000:.1f} ms, p99 {q[98] * 1000:.1f} ms")
+    server.terminate()
+    server.wait(timeout=30)
 
 
 if __name__ == "__main__":

@@ -131,7 +131,8 @@ def predict_with_fallback(session: Session, panel: pd.DataFrame, symbol: str, as
         raise ModelError(f"{symbol}: LSTM unavailable ({'; '.join(errors)}); pass use_fallback")
     if result is None and "arima" not in blocked:
         try:
-            result = (*_from_forecast(_fallback_arima(symbol, bars, day).predict(bars, day)), "arima", None)
+            arima, arima_vid = _fallback_arima(session, symbol, bars, day)
+            result = (*_from_forecast(arima.predict(bars, day)), "arima", arima_vid)
         except ModelError as exc:
             errors.append(f"arima: {exc}")
     if result is None:
@@ -147,19 +148,29 @@ def predict_with_fallback(session: Session, panel: pd.DataFrame, symbol: str, as
 _ARIMA: dict[tuple[str, str], ArimaForecaster] = {}
 
 
-def _fallback_arima(symbol: str, bars: pd.DataFrame, day: pd.Timestamp) -> ArimaForecaster:
-    """The fallback ARIMA of a symbol, refitted on the first use in each calendar month.
+def _fallback_arima(session: Session, symbol: str, bars: pd.DataFrame,
+                    day: pd.Timestamp) -> tuple[ArimaForecaster, str | None]:
+    """The fallback ARIMA of a symbol and its version id.
 
-    The fit uses bars up to that first day only; later days of the month
-    re-apply the fitted orders to their own data (``predict``), so nothing
-    after a day is ever used for it.
+    The registry's current ARIMA version of the symbol when there is one whose
+    data ends on or before ``day`` (what the gate promoted is what serves);
+    otherwise a fit refitted on the first use in each calendar month (no
+    version id): it uses bars up to that first day only, and later days of the
+    month re-apply the fitted orders to their own data (``predict``), so
+    nothing after a day is ever used for it.
     """
+    row = versions.current(session, ArimaForecaster.name, symbol)
+    if row is not None and row.data_end is not None and row.data_end <= day.date():
+        try:
+            return versions.load_model(row), row.version_id
+        except ModelError:
+            pass              # a corrupt blob: fall through to the monthly refit
     key = (symbol, f"{day:%Y-%m}")
     model = _ARIMA.get(key)
     if model is None or not _same_history(model.models_[symbol], bars):
         model = ArimaForecaster(ArimaConfig()).fit(bars)
         _ARIMA[key] = model
-    return model
+    return model, None
 
 
 def _same_history(fitted, bars: pd.DataFrame) -> bool:

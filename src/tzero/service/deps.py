@@ -16,7 +16,7 @@ from tzero.errors import SymbolError
 from tzero.market import calendar
 from tzero.market.symbols import to_ts_code
 from tzero.models.lstm import LstmConfig
-from tzero.service.cache import ServiceCache
+from tzero.service.cache import SERVICE_KEY_TTL_S, ServiceCache
 from tzero.service.jobs import JobRunner
 from tzero.settings import Settings
 
@@ -45,7 +45,8 @@ class ServiceState:
         if self.cache is None:
             self.cache = ServiceCache(self.store, self.settings.models_dir,
                                       session_factory=self.Session,
-                                      universe=self.settings.universe)
+                                      universe=self.settings.universe,
+                                      key_ttl_s=SERVICE_KEY_TTL_S)
 
 
 def get_state(request: Request) -> ServiceState:

@@ -134,10 +134,10 @@ def check_triggers(body: CheckTriggersRequest, response: Response,
 
 # -------------------------------------------------------------- prediction
 @router.get("/predict", response_model=PredictionOut)
-def predict(symbol: str = SymbolQ, use_fallback: bool = True, trigger_train_async: bool = False,
+async def predict(symbol: str = SymbolQ, use_fallback: bool = True, trigger_train_async: bool = False,
             as_of: str | None = Query(None, description="default: the newest session"),
             st: ServiceState = Depends(get_state),
-            cred: HTTPAuthorizationCredentials | None = Depends(deps._bearer)) -> dict:
+            cred: HTTPAuthorizationCredentials | None = Depends(deps._bearer)) -> Response:
     """Serve and log a 5-session forecast (spec 004 §3.7): LSTM → ARIMA → technical rules.
 
     ``trigger_train_async=1`` also queues a check-triggers-and-train job (needs the token).
@@ -149,13 +149,20 @@ def predict(symbol: str = SymbolQ, use_fallback: bool = True, trigger_train_asyn
     panel = st.cache.panel([code], end=d)
     day = d if d is not None else pd.Timestamp(panel["trade_time"].max())
     blocked = st.cache.blocked(st.Session)
-    with st.Session.begin() as s:
-        p = flow.predict_with_fallback(s, panel, code, day, use_fallback, blocked=blocked).as_dict()
-    p["prob_down"] = 1.0 - p["prob_up"]
+
+    def serve() -> PredictionOut:
+        with st.Session.begin() as s:
+            p = flow.predict_with_fallback(s, panel, code, day, use_fallback,
+                                           blocked=blocked).as_dict()
+        return PredictionOut.model_validate({**p, "prob_down": 1.0 - p["prob_up"]})
+    # the day's forecast of a version is logged once (log rows are one per symbol and day);
+    # repeated requests read it back until the store, a version or a verdict changes
+    out = st.cache.prediction((code, str(day), use_fallback, tuple(sorted(blocked.items()))), serve)
     if trigger_train_async:
-        p["job_id"] = st.runner.submit("lstm_triggers", {"symbols": [code], "as_of": p["predict_date"]},
-                                       _triggers_job(st, [code], pd.Timestamp(p["predict_date"]), "fast"))
-    return p
+        out = out.model_copy(update={"job_id": st.runner.submit(
+            "lstm_triggers", {"symbols": [code], "as_of": out.predict_date},
+            _triggers_job(st, [code], pd.Timestamp(out.predict_date), "fast"))})
+    return Response(out.model_dump_json(), media_type="application/json")
 
 
 # -------------------------------------------------------------------- plots

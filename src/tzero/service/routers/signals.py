@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+import json
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Response
 
 from tzero.errors import ModelError
 from tzero.service import deps
@@ -13,11 +15,11 @@ router = APIRouter(prefix="/api", tags=["signals"])
 
 
 @router.get("/signals", response_model=list[dict])
-def signals(symbols: str | None = Query(None, max_length=2000,
+async def signals(symbols: str | None = Query(None, max_length=2000,
                                         description="comma-separated, e.g. 600519.SH,000001.SZ; "
                                                     "default: the ten default holdings"),
             as_of: str | None = Query(None, description="default: the newest session"),
-            st: ServiceState = Depends(get_state)) -> list[dict]:
+            st: ServiceState = Depends(get_state)) -> Response:
     """One :class:`~tzero.signals.signal.Signal` per symbol, 5 sessions ahead.
 
     Models the latest research run blocked (``tzero research report``) do not
@@ -32,14 +34,15 @@ def signals(symbols: str | None = Query(None, max_length=2000,
         raise HTTPException(404, str(exc)) from exc
     panel = st.cache.panel(codes, end=d)
     blocked = st.cache.blocked(st.Session)
-    out = st.cache.signals_for(
-        codes, (d, tuple(sorted(blocked.items()))),
-        lambda: [s.to_dict() for s in predict_signals(panel, served, d, blocked=blocked,
-                                                      skip_uncovered=True)])
-    if not out:
+    def compute() -> bytes:
+        sigs = predict_signals(panel, served, d, blocked=blocked, skip_uncovered=True)
+        return json.dumps([s.to_dict() for s in sigs], ensure_ascii=False).encode()
+    # cached as the response body: a hit costs the key checks and a lookup (async: no thread hop)
+    body = st.cache.signals_for(codes, (d, tuple(sorted(blocked.items()))), compute)
+    if body == b"[]":
         raise HTTPException(404, f"no current model version serves {codes}; run `make demo` "
                                  "(tzero demo) or `tzero train` first")
-    return out
+    return Response(body, media_type="application/json")
 
 
 @router.get("/signals/intraday", response_model=dict)
