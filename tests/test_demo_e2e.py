@@ -65,6 +65,20 @@ def test_demo_signals_name_registry_versions(demo_home: Path) -> None:
         assert 0 <= s["prob_up"] <= 1 and s["expected_volatility"] > 0
     refused = [r for r in rows if r["status"] == "refused"]
     assert all(not r["kept"] for r in refused)
+    # spec 000 §6.6: the runs and the served signals are recorded, with the config snapshot
+    import sqlite3
+    db = sqlite3.connect(demo_home / "tzero.db")
+    snap = json.loads(db.execute("SELECT config_snapshot FROM model_train_run WHERE "
+                                 "model_name = 'lstm_shared' ORDER BY id LIMIT 1").fetchone()[0])
+    assert snap["universe"]["universe_name"] == "CSI_300" and snap["static_feature_fields"]
+    assert {r[0] for r in db.execute("SELECT per_stock FROM (SELECT json_extract(config_snapshot, "
+                                     "'$.per_stock_mode') AS per_stock FROM model_train_run "
+                                     "WHERE model_name = 'lstm_refinement')")} == {"REFINEMENT"}
+    voted = {v for s in signals for v in s["model_versions"].values()}
+    served = {r[0] for r in db.execute("SELECT version_id FROM model_inference_run")}
+    assert voted <= served
+    assert db.execute("SELECT COUNT(*) FROM quant_unified_signal").fetchone()[0] >= len(signals)
+    db.close()
     html = (demo_home / "reports" / "demo" / "report.html").read_text()
     assert "lstm_shared CSI_300" in html and "http://" not in html and "https://" not in html
 
@@ -100,3 +114,28 @@ def test_evaluate_reports_baselines(demo_home: Path) -> None:
     for block in (res["metrics"], res["baselines"]["momentum"]):
         assert {"accuracy", "f1", "mse", "mae", "ic", "rank_ic"} <= set(block)
     assert res["baselines"]["zero"]["mse"] > 0
+
+
+def test_train_and_evaluate_a_universe_model(demo_home: Path) -> None:
+    """`tzero train --universe … --model lstm_shared --fast`, then `tzero evaluate --universe …`."""
+    r = _tzero(demo_home, "train", "--universe", "CORE_UNIVERSE", "--model", "lstm_shared",
+               "--fast", "--json")
+    assert r.returncode in (0, 1), r.stderr[-2000:]        # 1: the run failed and says why
+    run = json.loads(r.stdout)[0]
+    assert run["model"] == "lstm_shared" and run["key"] == "CORE_UNIVERSE"
+    assert run["status"] == "succeeded", run["reason"]
+    keys = {(x["model"], x["symbol"]) for x in _versions(demo_home)}
+    assert ("lstm_shared", "CORE_UNIVERSE") in keys and ("lstm_shared", "CSI_300") in keys
+
+    r = _tzero(demo_home, "evaluate", "--universe", "CORE_UNIVERSE", "--model", "lstm_shared",
+               "--start", "2022-11-01", "--end", "2023-02-24", "--json")
+    assert r.returncode == 0, r.stderr[-2000:]
+    res = json.loads(r.stdout)
+    assert res["settings"]["fit_end"] < "2022-11-01"
+    for block in (res["metrics"], *res["baselines"].values()):
+        assert {"ic", "icir", "rank_ic", "rank_icir", "topk_excess_annual", "n_dates"} <= set(block)
+    assert set(res["baselines"]) == {"momentum", "reversal", "linear"}
+    assert res["metrics"]["n_dates"] > 50
+    assert "NaN" not in r.stdout and "Infinity" not in r.stdout
+    r = _tzero(demo_home, "evaluate", "--universe", "NO_SUCH", "--model", "lstm_shared")
+    assert r.returncode == 2 and "NO_SUCH" in r.stderr and "Traceback" not in r.stderr

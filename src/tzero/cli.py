@@ -13,9 +13,11 @@ nothing half-written is left behind by the layers below.
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import typer
 from rich.console import Console
@@ -57,8 +59,23 @@ def _progress(disable: bool = False) -> Progress:
                     TimeElapsedColumn(), console=err, disable=disable, transient=False)
 
 
+def _finite(x):
+    """``x`` with every non-finite float (NaN, ±inf, numpy or not) replaced by None."""
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_finite(v) for v in x]
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, np.floating):
+        return float(x) if np.isfinite(x) else None
+    return x
+
+
 def _print_json(obj) -> None:
-    sys.stdout.write(json.dumps(obj, ensure_ascii=False, indent=1, default=str) + "\n")
+    """Print ``obj`` as JSON; NaN / inf become null (no non-finite value is printed)."""
+    sys.stdout.write(json.dumps(_finite(obj), ensure_ascii=False, indent=1, default=str,
+                                allow_nan=False) + "\n")
 
 
 def _summary_table(summary: dict) -> Table:

@@ -13,7 +13,6 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-import pandas as pd
 import typer
 from rich.table import Table
 
@@ -101,17 +100,25 @@ def train(symbols: list[str] = typer.Option(None, "--symbols", help="local model
 def predict(ts_codes: list[str] = typer.Argument(..., help="symbols"),
             as_of: str = typer.Option(None, "--as-of", help="prediction date (default: last session stored)"),
             as_json: bool = typer.Option(False, "--json")) -> None:
-    """Unified signals for the symbols from the registry's current versions."""
+    """Unified signals for the symbols from the registry's current versions (recorded in
+    ``model_inference_run`` and ``quant_unified_signal``)."""
     from tzero.market import calendar
-    from tzero.signals.engine import blocked_by_research, load_panel, load_served, predict_signals
+    from tzero.signals.engine import (
+        blocked_by_research,
+        load_panel,
+        load_served,
+        predict_signals,
+        record_served,
+    )
     s = _settings()
     d = calendar.to_date(as_of, field="--as-of") if as_of else None
     panel = load_panel(_store(s), _codes(ts_codes), end=d)
     engine, Session = _db(s)
     try:
         blocked = blocked_by_research(Session)
-        sigs = predict_signals(panel, load_served(Session, _codes(ts_codes), s.universe), d,
-                               blocked=blocked)
+        served = load_served(Session, _codes(ts_codes), s.universe)
+        sigs = predict_signals(panel, served, d, blocked=blocked)
+        record_served(Session, served, sigs)
     finally:
         engine.dispose()
     _print_json([x.to_dict() for x in sigs]) if as_json else out.print(_signals_table(sigs))
@@ -217,11 +224,16 @@ def demo(symbols: list[str] = typer.Option(None, "--symbols", help="holdings (de
     """The main job end to end: ingest, train the shared LSTM (fast) on the universe and the
     holdings' refinements, ARIMA and HMM through the gate, print signals from the registry."""
     from tzero.data.ingest import ingest_table, ingest_tdx
-    from tzero.data.model_runs import record_inference_run, record_unified_signals
     from tzero.models import table
     from tzero.registry.train import train_model
     from tzero.report import write_report
-    from tzero.signals.engine import blocked_by_research, load_panel, load_served, predict_signals
+    from tzero.signals.engine import (
+        blocked_by_research,
+        load_panel,
+        load_served,
+        predict_signals,
+        record_served,
+    )
     s = _settings(tdx_dir=tdx_dir)
     if s.tdx_dir is None or not s.tdx_dir.is_dir():
         raise TzeroError("no TDX folder found: pass --tdx-dir or set TZERO_TDX_DIR")
@@ -255,13 +267,7 @@ def demo(symbols: list[str] = typer.Option(None, "--symbols", help="holdings (de
         panel = load_panel(store, codes)
         served = load_served(Session, codes, s.universe)
         sigs = predict_signals(panel, served, blocked=blocked_by_research(Session))
-        with Session.begin() as db:
-            for name, by_key in served.versions.items():
-                for key, vid in by_key.items():
-                    run = record_inference_run(db, model_name=name, model_key=key, version_id=vid,
-                                               as_of=pd.Timestamp(sigs[0].as_of).date(),
-                                               n_rows=len(sigs))
-            record_unified_signals(db, [x.to_dict() for x in sigs], run if served.versions else None)
+        record_served(Session, served, sigs)
     finally:
         engine.dispose()
     rdir = s.reports_dir / "demo"

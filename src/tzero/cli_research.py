@@ -52,9 +52,10 @@ def _json_rows(rows: list[dict]) -> list[dict]:
 
 
 def _t0_rows(s, codes: list[str], start, end) -> list[dict]:
-    from tzero.backtest import gates, research_t0
-    from tzero.backtest.research import run_t0_family
+    from tzero.backtest import gates
     from tzero.data.bars import read_bars
+    from tzero.research import t0 as research_t0
+    from tzero.research.run import run_t0_family
 
     series = []
     for code in codes:
@@ -82,8 +83,8 @@ def backtest(strategy: str = typer.Option(..., "--strategy", help="t0 | topk"),
              as_json: bool = typer.Option(False, "--json")) -> None:
     """Walk-forward backtest of one strategy's variants under A-share rules and costs (not stored)."""
     from tzero.backtest import gates
-    from tzero.backtest.research import TOPK_KINDS, run_topk_family
     from tzero.market import calendar
+    from tzero.research.run import TOPK_KINDS, run_topk_family
 
     s = _settings()
     d0 = calendar.to_date(start, field="--start") if start else None
@@ -116,8 +117,8 @@ def research_report(strategies: str = typer.Option("t0,topk,daily", "--strategie
                     end: str = typer.Option(None, "--end", help="topk panel end"),
                     as_json: bool = typer.Option(False, "--json")) -> None:
     """Run every variant, judge it (fail = block), store the verdicts, write the HTML report."""
-    from tzero.backtest.research import run_research, write_outputs
     from tzero.market import calendar
+    from tzero.research.run import run_research, write_outputs
 
     s = _settings()
     names = tuple(x.strip() for x in strategies.split(",") if x.strip())
@@ -149,9 +150,9 @@ def predict_intraday(symbol: str = typer.Argument(..., help="a symbol with 1-min
 
     Models the latest research run blocked do not vote (listed as blocked).
     """
-    from tzero.backtest.research_t0 import intraday_blocked
     from tzero.data.appdb import open_app_store
     from tzero.data.bars import read_bars
+    from tzero.research.t0 import intraday_blocked
     from tzero.signals.engine import blocked_by_research
     from tzero.signals.intraday import latest_intraday_signal
 

@@ -51,7 +51,7 @@ def test_no_layer_outside_models_names_a_model() -> None:
     (The spec-004 LSTM lifecycle names its fallback chain through the classes' ``name``.)
     """
     names = [n for n in table.names() if n not in ("lstm", "arima", "hmm")]
-    pat = re.compile(r"""["'](%s)["']""" % "|".join(map(re.escape, names)))
+    pat = re.compile("[\"'](" + "|".join(map(re.escape, names)) + ")[\"']")
     offenders = []
     for p in SRC.rglob("*.py"):
         rel = p.relative_to(SRC).as_posix()

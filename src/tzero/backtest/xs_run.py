@@ -76,7 +76,12 @@ def evaluate_universe_model(Session_: sessionmaker, store: MarketStore, spec, un
     scores, fits = [], []
     for i, block in enumerate(blocks):
         block = pd.DatetimeIndex(block)
-        fit_end = days[days.searchsorted(block[0]) - gap]
+        pos = int(days.searchsorted(block[0])) - gap
+        if pos < probe.min_history:
+            raise ValueError(f"--start {block[0].date()} leaves {max(pos, 0)} stored sessions before "
+                             f"it (after a {gap}-session gap); {spec.name} needs at least "
+                             f"{probe.min_history} to fit: start later")
+        fit_end = days[pos]
         model = spec.make(fast=fast, seed=seed)
         train = data.panel.loc[data.panel["trade_time"] <= fit_end]
         kw = {"static": data.static} if spec.scope == "global" else {}

@@ -136,8 +136,10 @@ class SharedLstmNet(nn.Module):
         super().__init__()
         self.lstm = nn.LSTM(input_size, hidden_size, num_layers=num_layers, batch_first=True,
                             dropout=0.0 if num_layers <= 1 else dropout)
-        self.symbol = nn.Embedding(n_symbols + 1, embed_dim)
-        self.static = nn.ModuleList([nn.Embedding(n + 1, embed_dim) for n in static_levels])
+        # id 0 (a stock or category unseen in training) is a fixed zero vector
+        self.symbol = nn.Embedding(n_symbols + 1, embed_dim, padding_idx=0)
+        self.static = nn.ModuleList([nn.Embedding(n + 1, embed_dim, padding_idx=0)
+                                     for n in static_levels])
         self.body = nn.Sequential(nn.Linear(hidden_size + embed_dim, hidden_size), nn.ReLU(),
                                   nn.Dropout(dropout))
         self.fc_direction = nn.Linear(hidden_size, 2)

@@ -66,8 +66,10 @@ class LstmRefinement(LocalForecaster):
     """Ridge / logistic refinement of ``y_shared`` per stock (see module docstring).
 
     Fitted attributes: ``models_`` (ts_code → dict of coefficients, scaler,
-    calibration, holdout metrics). Bound attribute: ``shared_`` (the
-    :class:`LstmShared` it refines; required to fit and predict).
+    calibration, holdout metrics); ``requires_versions_`` (model name →
+    registry version id it was fitted on, set by the registry; the serving path
+    refuses it once that version is no longer current). Bound attribute:
+    ``shared_`` (the :class:`LstmShared` it refines; required to fit and predict).
     """
 
     name: ClassVar[str] = "lstm_refinement"
@@ -208,7 +210,8 @@ class LstmRefinement(LocalForecaster):
         """Plain data: config and per stock coefficients, scaler, calibration, metrics."""
         self._check_fitted()
         return {"name": self.name, "config": asdict(self.config),
-                "models": {c: dict(f) for c, f in self.models_.items()}}
+                "models": {c: dict(f) for c, f in self.models_.items()},
+                "requires_versions": dict(getattr(self, "requires_versions_", {}))}
 
     @classmethod
     def from_state(cls, state: dict) -> Self:
@@ -221,6 +224,7 @@ class LstmRefinement(LocalForecaster):
         obj = cls(LstmRefinementConfig(**state["config"]))
         obj.models_ = {c: dict(f) for c, f in state["models"].items()}
         obj.errors_ = {}
+        obj.requires_versions_ = dict(state.get("requires_versions", {}))
         return obj
 
     def subset(self, keys: list[str]) -> Self:
@@ -228,6 +232,7 @@ class LstmRefinement(LocalForecaster):
         one = super().subset(keys)
         if hasattr(self, "shared_"):
             one.shared_ = self.shared_
+        one.requires_versions_ = dict(getattr(self, "requires_versions_", {}))
         return one
 
 

@@ -101,10 +101,12 @@ class LstmShared(Forecaster):
     """One LSTM over a universe (see the module docstring).
 
     Fitted attributes: ``net_``, ``scaler_`` (robust z-score params),
-    ``symbols_`` (ts_code → embedding id ≥ 1), ``vocab_`` (static field →
-    category → id ≥ 1), ``static_`` (ts_code → static ids at the end of
-    training), ``resid_std_`` ``[H]`` (decimal), ``metrics_`` (holdout),
-    ``trained_until_`` (last session whose data the training used).
+    ``symbols_`` (ts_code → embedding id ≥ 1; 0, a stock unseen in training,
+    maps to a zero vector), ``vocab_`` (static field → category → id ≥ 1),
+    ``static_`` (ts_code → static ids as of ``trained_until_``, used when
+    predicting), ``resid_std_`` ``[H]`` (decimal), ``metrics_`` (holdout),
+    ``trained_until_`` (the last session any training or validation label
+    reached).
     """
 
     name: ClassVar[str] = "lstm_shared"
@@ -182,12 +184,18 @@ class LstmShared(Forecaster):
         n_val = max(5, int(len(train_dates) * cfg.val_fraction))
         val_start, fit_end = train_dates[-n_val], train_dates[-n_val - gap]
         sd = ds.sample_dates()
-        fit_ds = ds.select(sd <= fit_end)
-        self.scaler_ = fit_ds.fit_scaler(seed=cfg.train.seed)
+        # a label ends ``horizon`` rows later: by date that is later for a stock suspended in
+        # between, so each split also requires its samples' labels to end before the next part
+        label_end = _label_end(ds, cfg.horizon)
+        fit_mask = (sd <= fit_end) & (label_end < val_start)
+        val_mask = (sd >= val_start) & (sd <= train_dates[-1]) & (label_end < hold_start)
+        self.scaler_ = ds.select(fit_mask).fit_scaler(seed=cfg.train.seed)
         ds = ds.with_scaler(self.scaler_)
-        fit_ds = ds.select(sd <= fit_end).with_normalised_label("y_tradeable", "rank", "y_rank")
-        val_ds = ds.select((sd >= val_start) & (sd <= train_dates[-1]))
+        fit_ds = ds.select(fit_mask).with_normalised_label("y_tradeable", "rank", "y_rank")
+        val_ds = ds.select(val_mask)
         hold_ds = ds.select(sd >= hold_start)
+        # the last session any training or validation label reached (nothing later was learnt)
+        self.trained_until_ = pd.Timestamp(label_end[fit_mask | val_mask].max())
         torch.manual_seed(cfg.train.seed)
         self.net_ = SharedLstmNet(ds.n_features, len(self.symbols_),
                                   tuple(len(self.vocab_.get(f, {})) for f in cfg.static_fields),
@@ -201,14 +209,14 @@ class LstmShared(Forecaster):
         self.net_.cpu().eval()
         probs, ret, score = _infer(self.net_, val_ds)
         self.resid_std_ = np.std(ret / RETURN_SCALE - _label(val_ds, "y_ret"), axis=0).astype(float)
-        self.static_ = {s.ts_code: s.labels["static_id"][-1].tolist() for s in series}
+        # the snapshot served later: static ids as of the end of training (not of the holdout)
+        self.static_ = {s.ts_code: _static_as_of(s, self.trained_until_) for s in series}
         self.metrics_ = self._holdout(hold_ds)
         self.metrics_.update(best_epoch=res.best_epoch, epochs_run=res.epochs_run,
                              n_train=len(fit_ds), n_val=len(val_ds), n_holdout=len(hold_ds),
                              fit_end=str(pd.Timestamp(fit_end).date()),
                              holdout_start=str(pd.Timestamp(hold_start).date()))
         self.history_ = res.history
-        self.trained_until_ = pd.Timestamp(train_dates[-1])
 
     def _loss(self, out: tuple[torch.Tensor, torch.Tensor, torch.Tensor], b: dict) -> torch.Tensor:
         logits, ret, score = out
@@ -349,6 +357,19 @@ def input_rows_relative() -> tuple[tuple[int, int], ...]:
     from tzero.features.cross_section import ALPHA_RELATIVE
 
     return ALPHA_RELATIVE
+
+
+def _label_end(ds: SeriesArrays, horizon: int) -> np.ndarray:
+    """``[N]`` date of the row ``horizon`` rows after each sample's end (its last label row)."""
+    last = ds.offsets[ds.sample_series + 1] - 1
+    return ds.dates[ds.row_date[np.minimum(ds.end_row + horizon, last)]]
+
+
+def _static_as_of(s: SeriesInput, day: pd.Timestamp) -> list[int]:
+    """The static ids of series ``s`` on its last row dated ``<= day`` (zeros before its first)."""
+    k = int(np.searchsorted(s.dates, np.datetime64(day), side="right")) - 1
+    ids = s.labels["static_id"]
+    return ids[k].tolist() if k >= 0 else [0] * ids.shape[1]
 
 
 def _member_mask(ds: SeriesArrays, universe: pd.DataFrame) -> np.ndarray:

@@ -29,11 +29,12 @@ from tzero.data.appdb import PredictionLog
 from tzero.errors import ModelError
 from tzero.features.indicators import macd, rsi
 from tzero.models.arima import ArimaConfig, ArimaForecaster
+from tzero.models.lstm import LstmForecaster
 from tzero.registry import versions
 from tzero.registry.monitoring import MAX_DAYS_WITHOUT_TRAINING
 
 HORIZON = 5
-SOURCES = ("lstm", "arima", "technical")
+SOURCES = (LstmForecaster.name, ArimaForecaster.name, "technical")
 
 
 @dataclass
@@ -56,7 +57,7 @@ class Prediction:
 
 def health_check(session: Session, symbol: str, as_of) -> tuple[dict, object | None, str | None]:
     """Spec 004 §3.7 step 2: ``(report, loaded model or None, version id or None)``."""
-    row = versions.current(session, "lstm", symbol)
+    row = versions.current(session, LstmForecaster.name, symbol)
     if row is None:
         return {"healthy": False, "reason": "no current version"}, None, None
     try:
@@ -118,23 +119,24 @@ def predict_with_fallback(session: Session, panel: pd.DataFrame, symbol: str, as
     day = pd.Timestamp(bars["trade_time"].iloc[-1])
     health, model, vid = health_check(session, symbol, day)
     blocked = blocked or {}
-    errors = [f"{m}: blocked by research ({blocked[m]})" for m in ("lstm", "arima") if m in blocked]
+    lstm, arima = LstmForecaster.name, ArimaForecaster.name    # the spec-004 fallback chain
+    errors = [f"{m}: blocked by research ({blocked[m]})" for m in (lstm, arima) if m in blocked]
     result = None
-    if health["healthy"] and "lstm" not in blocked:
+    if health["healthy"] and lstm not in blocked:
         try:
-            result = (*_from_forecast(model.predict(bars, day)), "lstm", vid)
+            result = (*_from_forecast(model.predict(bars, day)), lstm, vid)
         except ModelError as exc:
-            errors.append(f"lstm: {exc}")
-    elif "lstm" not in blocked:
-        errors.append(f"lstm: {health['reason']}")
+            errors.append(f"{lstm}: {exc}")
+    elif lstm not in blocked:
+        errors.append(f"{lstm}: {health['reason']}")
     if result is None and not use_fallback:
         raise ModelError(f"{symbol}: LSTM unavailable ({'; '.join(errors)}); pass use_fallback")
-    if result is None and "arima" not in blocked:
+    if result is None and arima not in blocked:
         try:
-            arima, arima_vid = _fallback_arima(session, symbol, bars, day)
-            result = (*_from_forecast(arima.predict(bars, day)), "arima", arima_vid)
+            fallback, arima_vid = _fallback_arima(session, symbol, bars, day)
+            result = (*_from_forecast(fallback.predict(bars, day)), arima, arima_vid)
         except ModelError as exc:
-            errors.append(f"arima: {exc}")
+            errors.append(f"{arima}: {exc}")
     if result is None:
         result = (*technical_forecast(bars), "technical", None)
     direction, mag, p_up, source, version = result

@@ -183,6 +183,8 @@ def train_model(Session_: sessionmaker, store: MarketStore, name: str, *, symbol
                 deps[req] = versions.load_model(row)
                 snap[f"{req}_version"] = row.version_id
         model.bind(deps)  # type: ignore[attr-defined]
+        # provenance: the versions it is fitted on (serving refuses it once they are replaced)
+        model.requires_versions_ = {r: snap[f"{r}_version"] for r in spec.requires}  # type: ignore[attr-defined]
     if hasattr(model.config, "per_stock_mode"):
         snap["per_stock_mode"] = model.config.per_stock_mode
     return train_and_publish(Session_, model, panel, keys=list(symbols), config_snapshot=snap,

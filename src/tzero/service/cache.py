@@ -56,6 +56,15 @@ class Memo:
         self.hits = 0
         self.misses = 0
 
+    def peek(self, key: Hashable) -> Any | None:
+        """The cached value of ``key`` or None, never computing (the fast path of async routes)."""
+        with self._lock:
+            if key in self._data:
+                self._data.move_to_end(key)
+                self.hits += 1
+                return self._data[key]
+        return None
+
     def get(self, key: Hashable, compute: Callable[[], Any]) -> Any:
         """The value of ``key``, computed by ``compute()`` on a miss (exceptions propagate, nothing is stored)."""
         with self._lock:
@@ -171,19 +180,41 @@ class ServiceCache:
         return self.models.get(key, lambda: load_served(self.session_factory, list(codes),
                                                         self.universe)), key
 
-    def signals_for(self, codes: list[str], as_of, compute: Callable[[], list[dict]]) -> list[dict]:
-        """Signals of ``codes`` as of a day, computed by ``compute()`` once per inputs."""
-        key = ("signals", self.store_key(), self.models_key(), tuple(codes), str(as_of))
-        return self.signals.get(key, compute)
+    def keys(self) -> tuple:
+        """``(store key, registry key)`` now. Read them *before* loading what they guard:
+        data loaded afterwards is at least as new as the key it is cached under."""
+        return (self.store_key(), self.models_key())
 
-    def prediction(self, key: tuple, compute: Callable[[], dict]) -> dict:
+    def signals_for(self, codes: list[str], as_of, compute: Callable[[], Any],
+                    keys: tuple | None = None) -> Any:
+        """Signals of ``codes`` as of a day, computed by ``compute()`` once per inputs.
+
+        Args:
+            keys: :meth:`keys` read before the inputs of ``compute`` were loaded
+                (default: read now).
+        """
+        return self.signals.get(self._signals_key(codes, as_of, keys), compute)
+
+    def peek_signals(self, codes: list[str], as_of, keys: tuple) -> Any | None:
+        """The cached signals of :meth:`signals_for`, or None (no compute)."""
+        return self.signals.peek(self._signals_key(codes, as_of, keys))
+
+    def _signals_key(self, codes, as_of, keys) -> tuple:
+        return ("signals", *(keys if keys is not None else self.keys()), tuple(codes), str(as_of))
+
+    def prediction(self, key: tuple, compute: Callable[[], Any], keys: tuple) -> Any:
         """A served (and logged) ``/api/lstm/predict`` result, computed once per inputs.
 
         Keyed by the request (symbol, day, fallback, verdicts) and by the store
-        and registry keys, so a new ingest, promotion or rollback is served at
-        the next request; a failure (``ModelError``) is not cached.
+        and registry ``keys`` (:meth:`keys`, read before the inputs were
+        loaded), so a new ingest, promotion or rollback is served within the
+        key TTL; a failure (``ModelError``) is not cached.
         """
-        return self.predictions.get(("predict", self.store_key(), self.models_key(), *key), compute)
+        return self.predictions.get(("predict", *keys, *key), compute)
+
+    def peek_prediction(self, key: tuple, keys: tuple) -> Any | None:
+        """The cached result of :meth:`prediction`, or None (no compute)."""
+        return self.predictions.peek(("predict", *keys, *key))
 
     def blocked(self, session_factory) -> dict[str, str]:
         """:func:`tzero.signals.engine.blocked_by_research`, recomputed only after a new research run.

@@ -8,6 +8,7 @@ from the model table (:mod:`tzero.models.table`), never from their names.
 
 from __future__ import annotations
 
+import copy
 import inspect
 from dataclasses import dataclass, field
 
@@ -131,17 +132,35 @@ def load_served(session_factory, codes: list[str], universe: str = "CSI_300",
 
 
 def _bound(served: ServedSet, name: str, code: str) -> tuple[Forecaster, str] | None:
-    """The serving model of ``name`` for ``code`` with its required models bound, or None."""
+    """The serving model of ``name`` for ``code`` with its required models bound, or None.
+
+    A model that requires others (the table's ``requires``) serves only while
+    their current versions are the ones it was fitted on (its
+    ``requires_versions_``); a copy is bound, never the cached model.
+    """
     got = served.for_code(name, code)
     if got is None:
         return None
     spec = table.get_spec(name)
-    if spec.requires:
-        deps = {r: served.for_code(r, code) for r in spec.requires}
-        if any(d is None for d in deps.values()):
-            return None
-        got[0].bind({r: d[0] for r, d in deps.items()})  # type: ignore[attr-defined,index]
-    return got
+    if not spec.requires:
+        return got
+    deps = {r: served.for_code(r, code) for r in spec.requires}
+    fitted_on = getattr(got[0], "requires_versions_", {})
+    if any(d is None or fitted_on.get(r, d[1]) != d[1] for r, d in deps.items()):
+        return None                     # a required model is missing or was replaced: retrain
+    model = copy.copy(got[0])
+    model.bind({r: d[0] for r, d in deps.items()})  # type: ignore[attr-defined,index]
+    return model, got[1]
+
+
+def _blocked_with_requirements(blocked: dict[str, str] | None) -> dict[str, str]:
+    """``blocked`` plus the models that require a blocked one (they read its output)."""
+    out = dict(blocked or {})
+    for spec in table.specs():
+        hit = [r for r in spec.requires if r in out]
+        if hit and spec.name not in out:
+            out[spec.name] = f"requires {', '.join(hit)}, blocked by the research"
+    return out
 
 
 def predict_signals(panel: pd.DataFrame, served: ServedSet, as_of=None, horizon: int = 5,
@@ -164,6 +183,7 @@ def predict_signals(panel: pd.DataFrame, served: ServedSet, as_of=None, horizon:
     """
     as_of = calendar.previous_session(as_of) if as_of is not None else pd.Timestamp(panel["trade_time"].max())
     cut = panel.loc[panel["trade_time"] <= as_of]
+    blocked = _blocked_with_requirements(blocked) if blocked else blocked
     weights = {s.name: s.weight for s in table.specs()}
     out = []
     for code, bars in cut.groupby("ts_code", sort=True):
@@ -176,9 +196,9 @@ def predict_signals(panel: pd.DataFrame, served: ServedSet, as_of=None, horizon:
             m, vid = got
             until = max((t for t in (served.seen_until(name, code), m.trained_until(code))
                          if t is not None), default=None)
-            if until is not None and until > last:
+            if until is not None and until > as_of:   # (a suspended stock's last bar may be earlier)
                 raise ModelError(f"{name} for {code} was trained on data to {until.date()}, after "
-                                 f"{last.date()}: predicting then would use the future; train on "
+                                 f"{as_of.date()}: predicting then would use the future; train on "
                                  "data up to that date first")
             try:  # one symbol at a time: a model that cannot forecast one keeps its other votes
                 fc = m.predict(bars, as_of)
@@ -196,6 +216,33 @@ def predict_signals(panel: pd.DataFrame, served: ServedSet, as_of=None, horizon:
         out.append(build_signal(code, last, fcs, {n: v for n, v in vids.items() if n not in (blocked or {})},
                                 horizon, ind, blocked=blocked, weights=weights))
     return out
+
+
+def record_served(session_factory, served: ServedSet, signals: list[Signal]) -> int | None:
+    """Write the inference runs of the versions that voted and the signals (spec 000 §6.6).
+
+    One ``model_inference_run`` row per (model, key, version) that served at
+    least one of ``signals`` (``n_rows`` = the signals it voted in), and one
+    ``quant_unified_signal`` row per signal, in one transaction.
+
+    Returns:
+        The id of the last inference run written (the signals reference it), or
+        None when no version voted (every model blocked).
+    """
+    from tzero.data.model_runs import record_inference_run, record_unified_signals
+
+    used: dict[tuple[str, str, str], int] = {}
+    for sig in signals:
+        for name, vid in sig.model_versions.items():
+            k = (name, served.key(name, sig.ts_code), vid)
+            used[k] = used.get(k, 0) + 1
+    run_id = None
+    with session_factory.begin() as s:
+        for (name, key, vid), n in sorted(used.items()):
+            run_id = record_inference_run(s, model_name=name, model_key=key, version_id=vid,
+                                          as_of=pd.Timestamp(signals[0].as_of).date(), n_rows=n)
+        record_unified_signals(s, [x.to_dict() for x in signals], run_id)
+    return run_id
 
 
 def blocked_by_research(session_factory) -> dict[str, str]:

@@ -6,7 +6,7 @@ next bars) and ARIMA *anchors* (next-bar mean/variance, distance from the
 recent equilibrium). :func:`walk_forward_forecasts` produces their honest
 out-of-sample forecasts bar by bar; :func:`build_intraday_signal` turns one row
 into a :class:`tzero.signals.signal.Signal` with ``horizon_unit="bar:<freq>"``.
-Mapping forecasts to trade actions belongs to the backtest research module.
+Mapping forecasts to trade actions belongs to the research families (:mod:`tzero.research.t0`).
 
 Forecast columns (one row per out-of-sample bar, all made at that bar's close
 from bars ``<=`` it and models fitted on the window's train days only):

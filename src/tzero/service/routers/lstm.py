@@ -12,6 +12,7 @@ import os
 
 import pandas as pd
 from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials
 
 from tzero.errors import ModelError, StoreError
@@ -146,23 +147,31 @@ async def predict(symbol: str = SymbolQ, use_fallback: bool = True, trigger_trai
     d = deps.date(as_of, "as_of")
     if trigger_train_async:
         require_token(st, cred)
+    keys = st.cache.keys()                       # before anything they guard is loaded
+    blocked = st.cache.blocked(st.Session)
+    req = (code, str(d), use_fallback, tuple(sorted(blocked.items())))
+    out = st.cache.peek_prediction(req, keys)
+    if out is None:                              # a miss reads, predicts and logs: off the loop
+        out = await run_in_threadpool(_predict_out, st, code, d, use_fallback, blocked, req, keys)
+    if trigger_train_async:
+        out = out.model_copy(update={"job_id": st.runner.submit(
+            "lstm_triggers", {"symbols": [code], "as_of": out.predict_date},
+            _triggers_job(st, [code], pd.Timestamp(out.predict_date), "fast"))})
+    return Response(out.model_dump_json(), media_type="application/json")
+
+
+def _predict_out(st: ServiceState, code: str, d, use_fallback: bool, blocked: dict, req: tuple,
+                 keys: tuple) -> PredictionOut:
+    """Serve, log and cache one prediction (the day's forecast of a version is logged once)."""
     panel = st.cache.panel([code], end=d)
     day = d if d is not None else pd.Timestamp(panel["trade_time"].max())
-    blocked = st.cache.blocked(st.Session)
 
     def serve() -> PredictionOut:
         with st.Session.begin() as s:
             p = flow.predict_with_fallback(s, panel, code, day, use_fallback,
                                            blocked=blocked).as_dict()
         return PredictionOut.model_validate({**p, "prob_down": 1.0 - p["prob_up"]})
-    # the day's forecast of a version is logged once (log rows are one per symbol and day);
-    # repeated requests read it back until the store, a version or a verdict changes
-    out = st.cache.prediction((code, str(day), use_fallback, tuple(sorted(blocked.items()))), serve)
-    if trigger_train_async:
-        out = out.model_copy(update={"job_id": st.runner.submit(
-            "lstm_triggers", {"symbols": [code], "as_of": out.predict_date},
-            _triggers_job(st, [code], pd.Timestamp(out.predict_date), "fast"))})
-    return Response(out.model_dump_json(), media_type="application/json")
+    return st.cache.prediction(req, serve, keys)
 
 
 # -------------------------------------------------------------------- plots

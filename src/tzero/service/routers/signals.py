@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
+from fastapi.concurrency import run_in_threadpool
 
 from tzero.errors import ModelError
 from tzero.service import deps
 from tzero.service.deps import ServiceState, get_state
-from tzero.signals.engine import DEFAULT_HOLDINGS, predict_signals
+from tzero.signals.engine import DEFAULT_HOLDINGS, predict_signals, record_served
 
 router = APIRouter(prefix="/api", tags=["signals"])
 
@@ -28,21 +29,33 @@ async def signals(symbols: str | None = Query(None, max_length=2000,
     """
     codes = deps.symbols(symbols, "symbols") if symbols else list(DEFAULT_HOLDINGS)
     d = deps.date(as_of, "as_of")
+    keys = st.cache.keys()                       # before anything they guard is loaded
+    blocked = st.cache.blocked(st.Session)
+    req = (d, tuple(sorted(blocked.items())))
+    body = st.cache.peek_signals(codes, req, keys)
+    if body is None:                             # a miss loads and predicts: off the event loop
+        body = await run_in_threadpool(_signals_body, st, codes, d, blocked, req, keys)
+    if body == b"[]":
+        raise HTTPException(404, f"no current model version serves {codes}; run `make demo` "
+                                 "(tzero demo) or `tzero train` first")
+    return Response(body, media_type="application/json")
+
+
+def _signals_body(st: ServiceState, codes: list[str], d, blocked: dict, req: tuple,
+                  keys: tuple) -> bytes:
+    """The JSON body of ``/api/signals`` (computed once per inputs; the run is recorded then)."""
     try:
         served, _ = st.cache.served(codes)
     except ModelError as exc:
         raise HTTPException(404, str(exc)) from exc
     panel = st.cache.panel(codes, end=d)
-    blocked = st.cache.blocked(st.Session)
+
     def compute() -> bytes:
         sigs = predict_signals(panel, served, d, blocked=blocked, skip_uncovered=True)
+        if sigs:
+            record_served(st.Session, served, sigs)
         return json.dumps([s.to_dict() for s in sigs], ensure_ascii=False).encode()
-    # cached as the response body: a hit costs the key checks and a lookup (async: no thread hop)
-    body = st.cache.signals_for(codes, (d, tuple(sorted(blocked.items()))), compute)
-    if body == b"[]":
-        raise HTTPException(404, f"no current model version serves {codes}; run `make demo` "
-                                 "(tzero demo) or `tzero train` first")
-    return Response(body, media_type="application/json")
+    return st.cache.signals_for(codes, req, compute, keys)
 
 
 @router.get("/signals/intraday", response_model=dict)
@@ -57,9 +70,9 @@ def intraday_signal(symbol: str = Query(..., max_length=32, description="e.g. 68
     ``as_of``'s day and forecasts at ``as_of``; cached per store version and
     inputs. Models the latest research run blocked do not vote.
     """
-    from tzero.backtest.research_t0 import intraday_blocked
     from tzero.data.bars import read_bars
     from tzero.errors import StoreError
+    from tzero.research.t0 import intraday_blocked
     from tzero.signals.intraday import latest_intraday_signal
 
     code = deps.symbol(symbol)

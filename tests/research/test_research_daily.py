@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from tzero.backtest import gates
-from tzero.backtest import research_daily as rd
 from tzero.backtest.costs import CostModel
 from tzero.backtest.walkforward import Window
+from tzero.research import daily as rd
 
 #: A 2-epoch, 8-unit LSTM without CV: fits in about a second, same code path.
 TINY = dict(mode="fast", cv=False, params={"lr": 1e-3, "hidden_size": 8, "epochs": 2,

@@ -2,10 +2,10 @@
 
 ``tzero research report`` calls :func:`run_research`:
 
-1. **T+0** (:mod:`tzero.backtest.research_t0`): every intraday series of the
-   shared data × every variant of :data:`~tzero.backtest.research_t0.T0_VARIANTS`.
+1. **T+0** (:mod:`tzero.research.t0`): every intraday series of the
+   shared data × every variant of :data:`~tzero.research.t0.T0_VARIANTS`.
 2. **Daily** position timing around each default holding, driven by the
-   daily models that vote in the served Signal (:mod:`tzero.backtest.research_daily`).
+   daily models that vote in the served Signal (:mod:`tzero.research.daily`).
 3. **Top-k** daily rebalance on the CSI 300 (membership as of each date):
    scores ``momentum`` (naive), ``reversal`` and ``ridge`` (refit per window)
    × the presets of :data:`TOPK_PRESETS`, walk-forward with rolling windows of
@@ -33,9 +33,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from tzero.backtest import gates, research_t0
+from tzero.backtest import gates
 from tzero.backtest.costs import QLIB_PRESET, CostModel
 from tzero.backtest.walkforward import rolling_windows
+from tzero.research import t0 as research_t0
 
 log = logging.getLogger(__name__)
 
@@ -244,7 +245,7 @@ def run_research(settings, *, strategies=("t0", "topk", "daily"), start=None, en
         run.rows += run_topk_family(settings, start=start, end=end, progress=progress)
         run.seconds["topk"] = round(time.perf_counter() - t, 1)
     if "daily" in strategies:
-        from tzero.backtest.research_daily import run_daily_family
+        from tzero.research.daily import run_daily_family
 
         t = time.perf_counter()
         run.rows += run_daily_family(settings, progress=progress)
@@ -280,7 +281,7 @@ def write_outputs(run: ResearchRun, out_dir: Path) -> dict[str, Path]:
     """
     import json
 
-    from tzero.backtest.research_report import render_html, run_to_dict
+    from tzero.research.report import render_html, run_to_dict
 
     out_dir.mkdir(parents=True, exist_ok=True)
     data = run_to_dict(run)

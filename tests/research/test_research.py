@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tzero.backtest import research_t0
-from tzero.backtest.research_t0 import T0Variant, t0_actions
+from tzero.research import t0 as research_t0
+from tzero.research.t0 import T0Variant, t0_actions
 
 
 def _bars(closes: list[float], day: str = "2023-03-01") -> pd.DataFrame:
@@ -58,9 +58,9 @@ def star_series(tdx_dir: Path) -> research_t0.IntradaySeries:
 @pytest.mark.data
 def test_t0_family_is_out_of_sample_judged_stored_and_reported(star_series, tmp_path: Path,
                                                                  monkeypatch) -> None:
-    from tzero.backtest import research
-    from tzero.backtest.research_report import render_html, run_to_dict
+    from tzero.research import run as research
     from tzero.data.appdb import open_app_store
+    from tzero.research.report import render_html, run_to_dict
     from tzero.settings import get_settings
     from tzero.signals.engine import blocked_by_research
 

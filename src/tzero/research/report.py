@@ -1,6 +1,6 @@
 """The research report: every variant's verdict and numbers, with equity and drawdown charts.
 
-:func:`run_to_dict` turns a :class:`~tzero.backtest.research.ResearchRun` into
+:func:`run_to_dict` turns a :class:`~tzero.research.run.ResearchRun` into
 plain JSON (NaN → null); :func:`render_html` writes one self-contained HTML page
 (ECharts inlined from the copy vendored at install, nothing loaded from the
 internet): a table per strategy (kept / watch / blocked and why), then per

@@ -2,7 +2,7 @@
 
 The three daily models that vote in the served Signal (LSTM timing, ARIMA
 anchor, HMM regime; :mod:`tzero.signals.engine`) are judged here out of sample,
-the daily analogue of 做T (:mod:`tzero.backtest.research_t0`):
+the daily analogue of 做T (:mod:`tzero.research.t0`):
 
 - every holding starts with a base position worth :data:`BASE_VALUE_CNY` at the
   open of the first simulated session (lots by :func:`tzero.market.rules.round_buy`);
@@ -569,7 +569,7 @@ def _metrics(run: dict, n_trials: int, trial_sharpes=None) -> dict:
 
 
 def summarise(rows: list[dict], series: str) -> list[dict]:
-    """Rows in the shape of :func:`tzero.backtest.research_t0.summarise` (strategy ``daily``).
+    """Rows in the shape of :func:`tzero.research.t0.summarise` (strategy ``daily``).
 
     DSR's N is the number of variants; its V the variance of their OOS Sharpe
     ratios (all run on the same holdings and sessions).
@@ -684,7 +684,7 @@ def run_daily_family(settings, *, codes: list[str] | None = None, start="2019-01
         lstm_config: LSTM configuration override (tests); None = the served fast LSTM.
 
     Returns:
-        One row per variant, as :func:`tzero.backtest.research_t0.summarise`
+        One row per variant, as :func:`tzero.research.t0.summarise`
         returns them, with ``strategy="daily"``.
 
     Raises:
