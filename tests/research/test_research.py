@@ -58,8 +58,8 @@ def star_series(tdx_dir: Path) -> research_t0.IntradaySeries:
 @pytest.mark.data
 def test_t0_family_is_out_of_sample_judged_stored_and_reported(star_series, tmp_path: Path,
                                                                  monkeypatch) -> None:
-    from tzero.research import run as research
     from tzero.data.appdb import open_app_store
+    from tzero.research import run as research
     from tzero.research.report import render_html, run_to_dict
     from tzero.settings import get_settings
     from tzero.signals.engine import blocked_by_research
