@@ -38,6 +38,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import sessionmaker
 
 from tzero.data.appdb import ResearchVariant
+from tzero.data.model_runs import json_safe  # noqa: F401  (re-exported: the report and xs_eval use it)
 
 STATUSES = ("kept", "watch", "blocked")
 STRATEGIES = ("t0", "topk", "daily")
@@ -168,20 +169,6 @@ def judge(oos: Mapping, in_sample: Mapping | None = None, cfg: GateConfig | None
 
 
 # ----------------------------------------------------------------------------- persistence
-def json_safe(v):
-    """A copy of ``v`` that strict JSON accepts: NaN/inf → None, numpy scalars → Python,
-    mapping keys → str, tuples → lists (nested)."""
-    if hasattr(v, "item") and not isinstance(v, str):  # numpy scalars
-        v = v.item()
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    if isinstance(v, Mapping):
-        return {str(k): json_safe(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [json_safe(x) for x in v]
-    return v
-
-
 def _json(obj) -> str:
     """JSON text with NaN/inf written as null (strict JSON, readable on every database)."""
     return json.dumps(json_safe(obj), ensure_ascii=False, allow_nan=False, sort_keys=True)

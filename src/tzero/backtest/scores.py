@@ -70,6 +70,27 @@ class DailyPanel:
         return self.close.index
 
 
+def _raw_and_hfq(store: MarketStore, codes: list[str], start, end
+                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Raw daily Bars plus ``adj_factor`` (hfq = raw × factor), and the hfq Bars row-aligned."""
+    raw = read_bars(store, codes, "1d", "none", start, end)
+    hfq = read_bars(store, codes, "1d", "hfq", start, end)
+    if not (raw["ts_code"].equals(hfq["ts_code"]) and raw["trade_time"].equals(hfq["trade_time"])):
+        raise StoreError("raw and hfq daily bars are not row-aligned; re-ingest the store")
+    bars = raw.copy()
+    bars["adj_factor"] = (hfq["close"] / raw["close"]).to_numpy()
+    return bars, hfq
+
+
+def raw_with_factor(store: MarketStore, codes: list[str], start=None, end=None) -> pd.DataFrame:
+    """Raw (unadjusted) daily Bars plus ``adj_factor`` (hfq = raw × factor), as the simulators take.
+
+    Raises:
+        StoreError: raw and hfq reads that do not line up.
+    """
+    return _raw_and_hfq(store, codes, start, end)[0]
+
+
 def load_csi300_panel(store: MarketStore, membership_file, start=None, end=None,
                       benchmark_code: str | None = BENCHMARK_CODE) -> DailyPanel:
     """Read the daily bars of every code ever in the index (raw + hfq factor).
@@ -89,12 +110,7 @@ def load_csi300_panel(store: MarketStore, membership_file, start=None, end=None,
     """
     membership = read_index_membership(membership_file)
     codes = sorted(membership["ts_code"].unique())
-    raw = read_bars(store, codes, "1d", "none", start, end)
-    hfq = read_bars(store, codes, "1d", "hfq", start, end)
-    if not (raw["ts_code"].equals(hfq["ts_code"]) and raw["trade_time"].equals(hfq["trade_time"])):
-        raise StoreError("raw and hfq daily bars are not row-aligned; re-ingest the store")
-    bars = raw.copy()
-    bars["adj_factor"] = (hfq["close"] / raw["close"]).to_numpy()
+    bars, hfq = _raw_and_hfq(store, codes, start, end)
     bars["_d"] = pd.DatetimeIndex(bars["trade_time"]).normalize()
     close = (bars.assign(hfq=hfq["close"].to_numpy())
              .pivot(index="_d", columns="ts_code", values="hfq").sort_index())

@@ -16,29 +16,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from sqlalchemy.orm import sessionmaker
 
+from tzero.backtest.scores import raw_with_factor
 from tzero.backtest.xs_eval import evaluate_universe_scores
-from tzero.data.bars import read_bars
+from tzero.data.model_runs import json_safe
 from tzero.data.store import MarketStore
-from tzero.errors import StoreError
-
-
-def raw_with_factor(store: MarketStore, codes: list[str], start=None, end=None) -> pd.DataFrame:
-    """Raw (unadjusted) daily Bars plus ``adj_factor`` (hfq = raw × factor), as the simulators take.
-
-    Raises:
-        StoreError: raw and hfq reads that do not line up.
-    """
-    raw = read_bars(store, codes, "1d", "none", start, end)
-    hfq = read_bars(store, codes, "1d", "hfq", start, end)
-    if not (raw["ts_code"].equals(hfq["ts_code"]) and raw["trade_time"].equals(hfq["trade_time"])):
-        raise StoreError("raw and hfq daily bars are not row-aligned; re-ingest the store")
-    bars = raw.copy()
-    bars["adj_factor"] = (hfq["close"] / raw["close"]).to_numpy()
-    return bars
 
 
 def evaluate_universe_model(Session_: sessionmaker, store: MarketStore, spec, universe: str,
@@ -109,15 +93,4 @@ def evaluate_universe_model(Session_: sessionmaker, store: MarketStore, spec, un
                       f"score column: {col}"])
     res["settings"] = {**res.get("settings", {}), "start": str(rng[0].date()),
                        "end": str(rng[-1].date()), "fit_end": str(first_fit.date())}
-    return _finite(res)
-
-
-def _finite(x):
-    """Replace NaN/inf by None everywhere (the JSON contract: no non-finite value)."""
-    if isinstance(x, dict):
-        return {k: _finite(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_finite(v) for v in x]
-    if isinstance(x, float | np.floating):
-        return float(x) if np.isfinite(x) else None
-    return x
+    return json_safe(res)

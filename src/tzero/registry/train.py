@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -27,7 +27,6 @@ from tzero.data.bars import read_bars
 from tzero.data.store import MarketStore
 from tzero.errors import ModelError, StoreError
 from tzero.models import table
-from tzero.models.base import Forecaster
 from tzero.registry import versions
 from tzero.registry.publish import Published, train_and_publish
 
@@ -190,8 +189,3 @@ def train_model(Session_: sessionmaker, store: MarketStore, name: str, *, symbol
     return train_and_publish(Session_, model, panel, keys=list(symbols), config_snapshot=snap,
                              training_type="fast" if fast else "full", max_versions=max_versions,
                              n_jobs=n_jobs, progress=progress)
-
-
-def config_dict(model: Forecaster) -> dict:
-    """The model's config as plain data."""
-    return asdict(model.config)
