@@ -17,6 +17,7 @@ from forecaster_contract import check_forecaster
 from test_arima_hmm import SYMBOLS, _read_day
 
 from tzero.data.appdb import open_app_store
+from tzero.errors import ModelError
 from tzero.models import table
 from tzero.models.base import panel_until
 from tzero.registry import versions
@@ -79,5 +80,33 @@ def test_registry_gate_and_signal_serve_it(drift_row: table.ModelSpec, panel: pd
         sigs = predict_signals(panel.loc[panel["ts_code"].isin(deployed)], served, T)
         assert {s.ts_code: s.model_versions for s in sigs} == {
             k: {"drift_example": v} for k, v in deployed.items()}
+    finally:
+        engine.dispose()
+
+
+def test_a_corrupt_version_does_not_vote(drift_row: table.ModelSpec, panel: pd.DataFrame,
+                                         tmp_path: Path) -> None:
+    """A current version whose blob fails its SHA-256 check is left out, not served, not fatal."""
+    from tzero.data.appdb import ModelVersion
+
+    engine, Session = open_app_store(f"sqlite:///{tmp_path / 'app.db'}")
+    try:
+        codes = sorted(panel["ts_code"].unique())
+        out = train_and_publish(Session, drift_row.make(), panel, keys=codes)
+        deployed = [o for o in out if o.deployed]
+        assert deployed, [o.reason for o in out]
+        bad = deployed[0]
+        with Session.begin() as s:
+            row = s.get(ModelVersion, bad.version_id)
+            row.model_blob = row.model_blob[:-1] + bytes([row.model_blob[-1] ^ 1])
+        versions._LOADED.clear()
+        # the stocks of every version but the corrupt one are served; with none left it says so
+        if len(deployed) == 1:
+            with pytest.raises(ModelError, match="no current model version"):
+                load_served(Session, [bad.key], names=["drift_example"])
+        served = load_served(Session, codes, names=["drift_example"]) if len(deployed) > 1 else None
+        if served is not None:
+            assert bad.key not in served.models["drift_example"]
+            assert "SHA-256" in served.unhealthy["drift_example"][bad.key]
     finally:
         engine.dispose()

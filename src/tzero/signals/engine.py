@@ -70,12 +70,15 @@ class ServedSet:
         data_end: model name → key → last session of the data the version was
             built from (training and gate holdout); a version never serves a
             forecast as of an earlier session (it has seen the outcome).
+        unhealthy: model name → key → why its current version could not be
+            loaded (a corrupt or missing blob); it does not vote.
     """
 
     models: dict[str, dict[str, Forecaster]]
     versions: dict[str, dict[str, str]]
     universe: str = "CSI_300"
     data_end: dict[str, dict[str, pd.Timestamp]] = field(default_factory=dict)
+    unhealthy: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def key(self, name: str, code: str) -> str:
         """The version key of model ``name`` for stock ``code`` (the universe for global models)."""
@@ -102,11 +105,13 @@ def load_served(session_factory, codes: list[str], universe: str = "CSI_300",
 
     Reads the registry (:mod:`tzero.registry.versions`): key = ts_code for
     local models, ``universe`` for global ones. A model without a current
-    version for a key does not vote there; refused versions are never current.
+    version for a key does not vote there; refused versions are never current;
+    a current version whose blob is corrupt is left out and listed in
+    ``unhealthy``.
 
     Raises:
-        ModelError: no current version of any model for any of ``codes``
-            (run ``tzero demo`` or ``tzero train`` first); a corrupt blob.
+        ModelError: no loadable current version of any model for any of
+            ``codes`` (run ``tzero demo`` or ``tzero train`` first).
     """
     from tzero.registry import versions as reg
 
@@ -114,6 +119,7 @@ def load_served(session_factory, codes: list[str], universe: str = "CSI_300",
     models: dict[str, dict[str, Forecaster]] = {}
     vids: dict[str, dict[str, str]] = {}
     ends: dict[str, dict[str, pd.Timestamp]] = {}
+    unhealthy: dict[str, dict[str, str]] = {}
     with session_factory() as s:
         for name in names:
             keys = [universe] if table.get_spec(name).scope == "global" else codes
@@ -121,14 +127,20 @@ def load_served(session_factory, codes: list[str], universe: str = "CSI_300",
                 row = reg.current(s, name, key)
                 if row is None:
                     continue
-                models.setdefault(name, {})[key] = reg.load_model(row)
+                try:
+                    models.setdefault(name, {})[key] = reg.load_model(row)
+                except ModelError as exc:   # a corrupt or missing blob: that version cannot vote
+                    unhealthy.setdefault(name, {})[key] = str(exc)
+                    continue
                 vids.setdefault(name, {})[key] = row.version_id
                 if row.data_end is not None:
                     ends.setdefault(name, {})[key] = pd.Timestamp(row.data_end)
+    models = {n: by for n, by in models.items() if by}
     if not models:
-        raise ModelError(f"no current model version for {codes}: run `tzero demo` or "
+        why = f" ({unhealthy})" if unhealthy else ""
+        raise ModelError(f"no current model version for {codes}{why}: run `tzero demo` or "
                          "`tzero train` first (`tzero versions` lists what is stored)")
-    return ServedSet(models, vids, universe, ends)
+    return ServedSet(models, vids, universe, ends, unhealthy)
 
 
 def _bound(served: ServedSet, name: str, code: str) -> tuple[Forecaster, str] | None:
