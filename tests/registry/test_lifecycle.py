@@ -159,7 +159,7 @@ def test_interrupted_run_is_marked_failed_live_ones_are_not(app_db, panel) -> No
     host = socket.gethostname()
     with S.begin() as s:  # one run whose process died, one whose process (this one) lives
         for pid in (2**22 + 12345, os.getpid()):
-            s.add(TrainingRun(symbol=SYM, training_type="fast", trigger_type="manual", status="running",
+            s.add(TrainingRun(model_name="lstm", symbol=SYM, training_type="fast", trigger_type="manual", status="running",
                               created_at=versions.now(), validation_reason=f"running on {host} pid {pid}"))
     with S.begin() as s:
         assert versions.recover_interrupted(s) == 1

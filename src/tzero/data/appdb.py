@@ -72,7 +72,7 @@ class TrainingRun(Base):
     __tablename__ = "lstm_training_run"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     version_id: Mapped[str | None] = mapped_column(String(120))
-    model_name: Mapped[str] = mapped_column(String(32), default="lstm")
+    model_name: Mapped[str] = mapped_column(String(32))
     symbol: Mapped[str] = mapped_column(String(32), index=True)
     training_type: Mapped[str] = mapped_column(String(16))      # full | fast | incremental
     trigger_type: Mapped[str] = mapped_column(String(24))       # manual | weekly | monthly | ...
@@ -94,7 +94,7 @@ class ModelVersion(Base):
 
     __tablename__ = "lstm_model_version"
     version_id: Mapped[str] = mapped_column(String(120), primary_key=True)
-    model_name: Mapped[str] = mapped_column(String(32), default="lstm")
+    model_name: Mapped[str] = mapped_column(String(32))
     symbol: Mapped[str] = mapped_column(String(32), index=True)
     training_time: Mapped[datetime] = mapped_column(Stamp)
     data_start: Mapped[date | None] = mapped_column(Date)

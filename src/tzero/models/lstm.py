@@ -37,7 +37,7 @@ from tzero.models.base import Frequency, LocalForecaster, Scope, check_state
 from tzero.models.lstm_nets import build_net
 from tzero.training import cv as cvmod
 from tzero.training.loop import TrainConfig, pick_device, predict_batches, train_dual_head
-from tzero.training.metrics import classification_metrics, regression_metrics
+from tzero.training.metrics import classification_metrics, gate_metrics, regression_metrics
 from tzero.training.windows import WindowSet, make_windows
 
 SEQ_LEN = 60
@@ -179,8 +179,7 @@ class LstmForecaster(LocalForecaster):
         hold = ws.subset(hold_idx)
         probs, hpred = predict_batches(net, ((hold.X - mean) / std).astype(np.float32))
         hpred = hpred / RETURN_SCALE
-        metrics = _holdout_metrics(hold, probs, hpred)
-        metrics.update(_naive_metrics(bars, hold))
+        metrics = _holdout_metrics(bars, hold, probs, hpred)
         close = bars["close"].to_numpy()
         holdout = pd.DataFrame({
             "trade_time": hold.times, "close": close[hold.end],
@@ -274,7 +273,7 @@ class LstmForecaster(LocalForecaster):
         hold = ws.subset(idx)
         probs, pred = predict_batches(m.net, ((hold.X - m.mean) / m.std).astype(np.float32),
                                       device=torch.device("cpu"))
-        return {**_holdout_metrics(hold, probs, pred / RETURN_SCALE), **_naive_metrics(bars, hold)}
+        return _holdout_metrics(bars, hold, probs, pred / RETURN_SCALE)
 
     def predict_windows(self, bars: pd.DataFrame) -> pd.DataFrame:
         """Forecast every complete window of one fitted symbol, in one batch.
@@ -418,18 +417,10 @@ def _forecast_rows(ret: np.ndarray, resid_std: np.ndarray, p_up: float, p_down: 
     return rows
 
 
-def _holdout_metrics(hold: WindowSet, probs: np.ndarray, pred: np.ndarray) -> dict:
-    c = classification_metrics(hold.y_dir, probs.argmax(axis=1))
-    r = regression_metrics(hold.y_ret, pred)
-    return {**c, **r, "n": len(hold)}
-
-
-def _naive_metrics(bars: pd.DataFrame, hold: WindowSet) -> dict:
-    """Holdout metrics of the naive baselines: zero return, and sign of the last ``horizon`` sessions."""
+def _holdout_metrics(bars: pd.DataFrame, hold: WindowSet, probs: np.ndarray, pred: np.ndarray) -> dict:
+    """Gate metrics of a holdout (:func:`tzero.training.metrics.gate_metrics`); momentum =
+    sign of the last ``horizon`` sessions up to each window's end."""
     close = bars["close"].to_numpy()
     horizon = hold.y_ret.shape[1]
     past = close[hold.end] / close[np.maximum(hold.end - horizon, 0)] - 1
-    zero = regression_metrics(hold.y_ret, np.zeros_like(hold.y_ret))
-    mom = classification_metrics(hold.y_dir, (past > 0).astype(int))
-    return {"naive_zero_mse": zero["mse"], "naive_zero_mae": zero["mae"],
-            "naive_momentum_accuracy": mom["accuracy"], "naive_momentum_f1": mom["f1"]}
+    return gate_metrics(hold.y_dir, probs.argmax(axis=1), hold.y_ret, pred, past)

@@ -35,7 +35,7 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from tzero.errors import ModelError
 from tzero.models.base import Forecaster, Frequency, LocalForecaster, Scope, check_state
 from tzero.models.lstm_shared import LstmShared
-from tzero.training.metrics import classification_metrics
+from tzero.training.metrics import gate_metrics
 
 FACTORS = ("score", "shared_return", "shared_prob_up", "score_mean", "score_std",
            "mom_5", "mom_20", "vol_20", "volume_ratio")
@@ -237,15 +237,9 @@ class LstmRefinement(LocalForecaster):
 
 
 def _metrics(Z: np.ndarray, y: np.ndarray, mom: np.ndarray, f: dict) -> dict:
-    """Holdout metrics on cumulative returns: accuracy / F1 of P(up), MSE against zero, momentum."""
+    """Holdout gate metrics on cumulative returns: P(up) > 0.5, the ridge's return, momentum."""
     if len(y) == 0:
         return {"n": 0}
     pred = Z @ np.asarray(f["coef"]) + f["intercept"]
     p = 1 / (1 + np.exp(-(Z @ np.asarray(f["logit_coef"]) + f["logit_intercept"])))
-    y_dir = (y > 0).astype(int)
-    c = classification_metrics(y_dir, (p > 0.5).astype(int))
-    mom_c = classification_metrics(y_dir, (mom > 0).astype(int))
-    return {**c, "mse": float(np.mean((pred - y) ** 2)), "mae": float(np.mean(np.abs(pred - y))),
-            "n": len(y), "naive_zero_mse": float(np.mean(y ** 2)),
-            "naive_zero_mae": float(np.mean(np.abs(y))),
-            "naive_momentum_accuracy": mom_c["accuracy"], "naive_momentum_f1": mom_c["f1"]}
+    return gate_metrics((y > 0).astype(int), (p > 0.5).astype(int), y, pred, mom)

@@ -46,11 +46,11 @@ from scipy.stats import norm
 from torch import nn
 
 from tzero.errors import ModelError
-from tzero.features.cross_section import RANK_TO_UNIT_STD, ScalerParams, input_rows
+from tzero.features.cross_section import ALPHA_RELATIVE, ScalerParams, input_rows
 from tzero.models.base import Forecaster, Frequency, Scope, check_state
 from tzero.models.lstm_nets import SharedLstmNet
 from tzero.training.datasets import SeriesArrays, SeriesInput, series_labels
-from tzero.training.metrics import classification_metrics, regression_metrics
+from tzero.training.metrics import gate_metrics
 from tzero.training.samplers import DateBatchSampler
 from tzero.training.trainer import TrainConfig, Trainer
 
@@ -170,7 +170,7 @@ class LstmShared(Forecaster):
         self.vocab_: dict[str, dict[str, int]] = {}
         series = self._series(panel, static)
         self.symbols_ = {s.ts_code: i + 1 for i, s in enumerate(series)}
-        ds = SeriesArrays.from_series(series, cfg.seq_len, relative=input_rows_relative(),
+        ds = SeriesArrays.from_series(series, cfg.seq_len, relative=ALPHA_RELATIVE,
                                       symbol_ids=self.symbols_)
         if universe is not None:
             ds = ds.select(_member_mask(ds, universe))
@@ -229,23 +229,15 @@ class LstmShared(Forecaster):
     def _holdout(self, hold: SeriesArrays) -> dict:
         """Holdout metrics: the gate's keys (accuracy, F1, MSE, naive baselines) and IC / Rank IC."""
         probs, ret, score = _infer(self.net_, hold)
-        y_ret, y_dir = _label(hold, "y_ret"), _label(hold, "y_dir")
-        c = classification_metrics(y_dir, probs.argmax(axis=1))
-        r = regression_metrics(y_ret, ret / RETURN_SCALE)
-        zero = regression_metrics(y_ret, np.zeros_like(y_ret))
-        past = _past_return(hold, self.config.horizon)
-        ok = np.isfinite(past)
-        mom = classification_metrics(y_dir[ok], (past[ok] > 0).astype(int))
-        ic = daily_ic(score, _label(hold, "y_tradeable"), hold.date_idx())
-        return {**c, **r, "n": len(hold), "naive_zero_mse": zero["mse"],
-                "naive_zero_mae": zero["mae"], "naive_momentum_accuracy": mom["accuracy"],
-                "naive_momentum_f1": mom["f1"], **ic}
+        m = gate_metrics(_label(hold, "y_dir"), probs.argmax(axis=1), _label(hold, "y_ret"),
+                         ret / RETURN_SCALE, _past_return(hold, self.config.horizon))
+        return {**m, **daily_ic(score, _label(hold, "y_tradeable"), hold.date_idx())}
 
     # --------------------------------------------------------------- predict
     def _dataset(self, panel: pd.DataFrame) -> SeriesArrays:
         series = self._series(panel, None)
         ids = {s.ts_code: self.symbols_.get(s.ts_code, 0) for s in series}
-        ds = SeriesArrays.from_series(series, self.config.seq_len, relative=input_rows_relative(),
+        ds = SeriesArrays.from_series(series, self.config.seq_len, relative=ALPHA_RELATIVE,
                                       require_labels=False, symbol_ids=ids)
         return ds.with_scaler(self.scaler_)
 
@@ -352,13 +344,6 @@ class LstmShared(Forecaster):
 
 
 # ---------------------------------------------------------------------- helpers
-def input_rows_relative() -> tuple[tuple[int, int], ...]:
-    """The ``(channel, anchor)`` pairs of :func:`tzero.features.cross_section.input_rows`."""
-    from tzero.features.cross_section import ALPHA_RELATIVE
-
-    return ALPHA_RELATIVE
-
-
 def _label_end(ds: SeriesArrays, horizon: int) -> np.ndarray:
     """``[N]`` date of the row ``horizon`` rows after each sample's end (its last label row)."""
     last = ds.offsets[ds.sample_series + 1] - 1
@@ -449,4 +434,4 @@ def _val_rank_ic(net: nn.Module, val: SeriesArrays) -> float:
     return float(r) if r is not None else -1.0
 
 
-__all__ = ["RANK_TO_UNIT_STD", "LstmShared", "LstmSharedConfig", "daily_ic"]
+__all__ = ["LstmShared", "LstmSharedConfig", "daily_ic"]

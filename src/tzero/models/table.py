@@ -9,6 +9,7 @@ subclass) plus one row here (README "Add a model").
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,9 +66,16 @@ class ModelSpec:
         """The model's default config (``fast``: the quick variant)."""
         return self.cls.default_config(fast=fast, seed=seed, **overrides)
 
-    def make(self, fast: bool = False, seed: int = 42, **overrides: Any) -> Forecaster:
-        """A fresh, unfitted model with the default (or ``fast``) config."""
-        return self.cls(self.config(fast=fast, seed=seed, **overrides))
+    def make(self, fast: bool = False, seed: int = 42, history: int | None = None) -> Forecaster:
+        """A fresh, unfitted model with the default (or ``fast``) config.
+
+        Args:
+            history: most recent sessions used, for models whose config has that
+                knob (the per-stock LSTM); ignored by the others.
+        """
+        takes = inspect.signature(self.cls.default_config).parameters
+        kw = {"history": history} if history is not None and "history" in takes else {}
+        return self.cls(self.config(fast=fast, seed=seed, **kw))
 
     def as_dict(self) -> dict:
         """Plain data for ``tzero models --json``."""

@@ -66,7 +66,8 @@ def _start_runs(Session_: sessionmaker, panel: pd.DataFrame, symbols: list[str],
         ids = {}
         for sym in symbols:
             bars = panel.loc[panel["ts_code"] == sym]
-            run = TrainingRun(symbol=sym, training_type=training_type, trigger_type=trigger_type,
+            run = TrainingRun(model_name=LSTM, symbol=sym, training_type=training_type,
+                              trigger_type=trigger_type,
                               status="running", created_at=versions.now(),
                               validation_reason=versions.owner_tag(),
                               data_start=run_data_start(bars), data_end=run_data_end(bars))

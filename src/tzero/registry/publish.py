@@ -36,7 +36,7 @@ from tzero.data.appdb import TrainingFailure, TrainingRun
 from tzero.errors import ModelError
 from tzero.models.base import Forecaster
 from tzero.registry import gate, versions
-from tzero.training.metrics import classification_metrics, regression_metrics
+from tzero.training.metrics import gate_metrics
 
 #: Holdout sessions of the generic holdout (≈ 3 months, spec 004 §3.4).
 HOLDOUT_SESSIONS = 63
@@ -109,14 +109,8 @@ def holdout_metrics(model_factory: Callable[[], Forecaster], bars: pd.DataFrame,
     p_up = fc.loc[fc["step"] == h, "prob_up"].to_numpy(float)
     actual = np.stack([close[pos + k + 1] / close[pos + k] - 1 for k in range(h)], axis=1)
     cum = close[pos + h] / close[pos] - 1
-    y_dir = (cum > 0).astype(int)
     past = close[pos] / close[np.maximum(pos - h, 0)] - 1
-    c = classification_metrics(y_dir, (p_up > 0.5).astype(int))
-    r = regression_metrics(actual, steps)
-    zero = regression_metrics(actual, np.zeros_like(actual))
-    mom = classification_metrics(y_dir, (past > 0).astype(int))
-    return {**c, **r, "n": len(pos), "naive_zero_mse": zero["mse"], "naive_zero_mae": zero["mae"],
-            "naive_momentum_accuracy": mom["accuracy"], "naive_momentum_f1": mom["f1"]}
+    return gate_metrics((cum > 0).astype(int), (p_up > 0.5).astype(int), actual, steps, past)
 
 
 def start_run(Session_: sessionmaker, model_name: str, key: str, training_type: str,

@@ -15,7 +15,6 @@ Every run records its universe definition, static-feature fields and
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -150,8 +149,7 @@ def train_model(Session_: sessionmaker, store: MarketStore, name: str, *, symbol
             model without a current version.
     """
     spec = table.get_spec(name)
-    takes_history = "history" in inspect.signature(spec.cls.default_config).parameters
-    model = spec.make(fast=fast, seed=seed, **({"history": history} if history and takes_history else {}))
+    model = spec.make(fast=fast, seed=seed, history=history)
     snap: dict = {"fast": fast, "seed": seed, "data_range": [str(start), str(end)]}
     if spec.scope == "global":
         data = load_universe(Session_, store, universe, start, end, data_dir, tdx_dir)

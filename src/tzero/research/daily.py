@@ -73,6 +73,9 @@ from tzero.backtest.costs import CostModel
 from tzero.backtest.metrics import performance, sharpe
 from tzero.backtest.walkforward import Window, rolling_windows
 from tzero.market import rules
+from tzero.models.arima import ArimaForecaster
+from tzero.models.hmm import HmmForecaster
+from tzero.models.lstm import LstmForecaster
 
 log = logging.getLogger(__name__)
 
@@ -84,10 +87,12 @@ HORIZON = 5
 DAILY_TRAIN, DAILY_MIN_TRAIN, DAILY_TEST, DAILY_GAP = 480, 250, 121, HORIZON
 #: Bars before a train part given to the fit for feature warm-up (LSTM: 93 rows).
 WARMUP_SESSIONS = 150
-#: Forecast columns, one per rule (NaN = no forecast that day).
-FORECAST_COLUMNS = ("lstm", "arima", "hmm", "combined", "momentum")
+#: The served daily models this family judges (names from their classes, the model table's).
+LSTM, ARIMA, HMM = LstmForecaster.name, ArimaForecaster.name, HmmForecaster.name
 #: Models refitted per window.
-MODELS = ("lstm", "arima", "hmm")
+MODELS = (LSTM, ARIMA, HMM)
+#: Forecast columns, one per rule (NaN = no forecast that day).
+FORECAST_COLUMNS = (*MODELS, "combined", "momentum")
 
 Progress = Callable[[str], None]
 
@@ -118,12 +123,12 @@ class DailyVariant:
 
 
 DAILY_VARIANTS: tuple[DailyVariant, ...] = (
-    DailyVariant("lstm-m0.05", "lstm", {"margin": 0.05, "f": 0.5}),
-    DailyVariant("lstm-m0.10", "lstm", {"margin": 0.10, "f": 0.5}),
-    DailyVariant("arima-m0.02", "arima", {"margin": 0.02, "f": 0.5}),
-    DailyVariant("arima-m0.05", "arima", {"margin": 0.05, "f": 0.5}),
-    DailyVariant("hmm-m0.02", "hmm", {"margin": 0.02, "f": 0.5}),
-    DailyVariant("hmm-m0.05", "hmm", {"margin": 0.05, "f": 0.5}),
+    DailyVariant("lstm-m0.05", LSTM, {"margin": 0.05, "f": 0.5}),
+    DailyVariant("lstm-m0.10", LSTM, {"margin": 0.10, "f": 0.5}),
+    DailyVariant("arima-m0.02", ARIMA, {"margin": 0.02, "f": 0.5}),
+    DailyVariant("arima-m0.05", ARIMA, {"margin": 0.05, "f": 0.5}),
+    DailyVariant("hmm-m0.02", HMM, {"margin": 0.02, "f": 0.5}),
+    DailyVariant("hmm-m0.05", HMM, {"margin": 0.05, "f": 0.5}),
     DailyVariant("combined-m0.03", "combined", {"margin": 0.03, "f": 0.5}),
     DailyVariant("combined-m0.06", "combined", {"margin": 0.06, "f": 0.5}),
     DailyVariant("momentum-x2%", "momentum", {"x": 0.02, "f": 0.5}),
@@ -324,11 +329,8 @@ def daily_market(bars: pd.DataFrame, days: pd.DatetimeIndex, codes: list[str]) -
 
 # -------------------------------------------------------------------------- forecasts
 def _fit_lstm(bars: pd.DataFrame, lstm_config, seed: int):
-    from tzero.models.lstm import LstmForecaster
-    from tzero.signals.engine import make_model
-
-    m = LstmForecaster(lstm_config) if lstm_config is not None else make_model("lstm", True, seed)
-    return m.fit(bars)
+    cfg = lstm_config if lstm_config is not None else LstmForecaster.default_config(True, seed)
+    return LstmForecaster(cfg).fit(bars)
 
 
 def _lstm_path(model, bars: pd.DataFrame) -> pd.Series:
@@ -400,8 +402,6 @@ def _window_fit(code: str, bars: pd.DataFrame, w: Window, models: tuple[str, ...
     WARMUP_SESSIONS``); forecasts at t read bars ``<= t`` only.
     """
     from tzero.errors import ModelError
-    from tzero.models.arima import ArimaForecaster
-    from tzero.signals.engine import make_model
 
     t = pd.DatetimeIndex(bars["trade_time"])
     fit_bars = bars.loc[t <= w.train_end].tail(DAILY_TRAIN + WARMUP_SESSIONS).reset_index(drop=True)
@@ -415,9 +415,10 @@ def _window_fit(code: str, bars: pd.DataFrame, w: Window, models: tuple[str, ...
     fc = pd.DataFrame(index=when)
     fc["momentum"] = _momentum_path(pred).reindex(when)
     fitters = {
-        "lstm": lambda: _lstm_path(_fit_lstm(fit_bars, lstm_config, seed), pred).reindex(when),
-        "arima": lambda: _arima_path(ArimaForecaster().fit(fit_bars), code, pred, when),
-        "hmm": lambda: _hmm_path(make_model("hmm", seed=seed).fit(fit_bars), code, pred, when),
+        LSTM: lambda: _lstm_path(_fit_lstm(fit_bars, lstm_config, seed), pred).reindex(when),
+        ARIMA: lambda: _arima_path(ArimaForecaster().fit(fit_bars), code, pred, when),
+        HMM: lambda: _hmm_path(HmmForecaster(HmmForecaster.default_config(seed=seed)).fit(fit_bars),
+                               code, pred, when),
     }
     for name in models:
         try:
@@ -447,7 +448,7 @@ def symbol_forecasts(code: str, bars: pd.DataFrame, windows: list[Window], *,
         windows: walk-forward windows over sessions.
         models: which of :data:`MODELS` to fit (others are NaN).
         lstm_config: an :class:`~tzero.models.lstm.LstmConfig` (None: the served
-            fast LSTM, ``make_model("lstm", fast=True, seed=seed)``).
+            fast LSTM, ``LstmForecaster.default_config(fast=True, seed=seed)``).
         seed: model seed.
 
     Returns:

@@ -9,7 +9,6 @@ from the model table (:mod:`tzero.models.table`), never from their names.
 from __future__ import annotations
 
 import copy
-import inspect
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -52,10 +51,7 @@ def make_model(name: str, fast: bool = True, seed: int = 42, history: int | None
     Raises:
         ModelError: unknown model name.
     """
-    spec = table.get_spec(name)
-    takes = inspect.signature(spec.cls.default_config).parameters
-    kw = {"history": history} if history is not None and "history" in takes else {}
-    return spec.make(fast=fast, seed=seed, **kw)
+    return table.get_spec(name).make(fast=fast, seed=seed, history=history)
 
 
 @dataclass

@@ -39,6 +39,32 @@ def regression_metrics(ret_true: np.ndarray, ret_pred: np.ndarray) -> dict[str, 
             "direction_accuracy": float(np.mean(np.sign(p) == np.sign(t)))}
 
 
+def gate_metrics(y_dir: np.ndarray, pred_dir: np.ndarray, y_ret: np.ndarray, pred_ret: np.ndarray,
+                 past: np.ndarray) -> dict[str, float]:
+    """Holdout metrics the deploy gate reads (spec 002 §4.4, :mod:`tzero.registry.gate`).
+
+    Args:
+        y_dir, pred_dir: ``[N]`` 0/1 realised and forecast directions.
+        y_ret, pred_ret: ``[N]`` or ``[N, H]`` realised and forecast decimal returns.
+        past: ``[N]`` the return over the last horizon up to each sample (the
+            momentum baseline; NaN where unknown, left out of that baseline).
+
+    Returns:
+        ``accuracy, f1`` and ``mse, mae, rmse, direction_accuracy`` of the
+        forecast, ``n``, and the naive baselines on the same samples:
+        ``naive_zero_mse, naive_zero_mae`` (forecast 0) and
+        ``naive_momentum_accuracy, naive_momentum_f1`` (sign of ``past``).
+    """
+    y_ret = np.asarray(y_ret, dtype=np.float64)
+    past = np.asarray(past, dtype=np.float64)
+    zero = regression_metrics(y_ret, np.zeros_like(y_ret))
+    ok = np.isfinite(past)
+    mom = classification_metrics(np.asarray(y_dir)[ok], (past[ok] > 0).astype(int))
+    return {**classification_metrics(y_dir, pred_dir), **regression_metrics(y_ret, pred_ret),
+            "n": int(len(y_dir)), "naive_zero_mse": zero["mse"], "naive_zero_mae": zero["mae"],
+            "naive_momentum_accuracy": mom["accuracy"], "naive_momentum_f1": mom["f1"]}
+
+
 def cv_score(avg_f1: float, avg_mse: float) -> float:
     """Spec 002 §4.2 CV score: ``avg_f1 − 0.1 × log1p(avg_mse)``."""
     return float(avg_f1 - 0.1 * np.log1p(avg_mse))
