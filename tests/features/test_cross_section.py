@@ -220,3 +220,20 @@ def test_real_bars_use_the_real_vwap() -> None:
     w = alpha_inputs(b, 60)
     assert np.isfinite(w[59:]).all()
     assert np.abs(w[59:, :, :5]).max() < 1.0          # prices within e^±1 of the last close
+
+
+def test_snapshot_rows_no_look_ahead() -> None:
+    """Changing rows after t leaves every snapshot at or before t unchanged."""
+    from tzero.features.cross_section import SNAPSHOT_NAMES, snapshot_rows
+
+    rng = np.random.default_rng(0)
+    rows = np.cumsum(rng.normal(0, 0.01, (80, 6)), axis=0).astype(np.float32)
+    offsets = np.array([0, 50, 80])
+    base = snapshot_rows(rows, offsets)
+    assert base.shape == (80, len(SNAPSHOT_NAMES)) and np.isfinite(base).all()
+    changed = rows.copy()
+    changed[30:50] += 1.0          # the future of series 0 after row 29
+    after = snapshot_rows(changed, offsets)
+    np.testing.assert_array_equal(after[:30], base[:30])
+    np.testing.assert_array_equal(after[50:], base[50:])     # the other series untouched
+    np.testing.assert_allclose(base[1:50, 0], np.diff(rows[:50, 3]), rtol=1e-5, atol=1e-7)

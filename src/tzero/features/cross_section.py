@@ -339,3 +339,37 @@ class RobustScaler:
     def transform(self, x: np.ndarray, params: ScalerParams) -> np.ndarray:
         """``params.transform(x)`` (see :meth:`ScalerParams.transform`)."""
         return params.transform(x)
+
+
+SNAPSHOT_NAMES = ("ret_1", "ret_5", "ret_20", "range_hl", "body_co", "vwap_gap",
+                  "volume_ratio_20", "volatility_20")
+"""Per-row channels of :func:`snapshot_rows`, in order (log-return units)."""
+
+
+def snapshot_rows(rows: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """One day's scale-free snapshot of every row (the hybrid's Stage-1 input, spec 001).
+
+    Args:
+        rows: ``[R, ≥6]`` raw :func:`alpha_rows` channels (log open, high, low,
+            close, VWAP, log1p volume), series one after another.
+        offsets: ``[S + 1]`` series bounds in ``rows``.
+
+    Returns:
+        ``[R, 8]`` float32 (:data:`SNAPSHOT_NAMES`): the 1/5/20-session log
+        returns, log high/low range, log close/open body, log VWAP/close gap,
+        log1p volume minus its 20-session mean, and the 20-session standard
+        deviation of daily log returns. Row ``t`` uses rows ``≤ t`` of its own
+        series only; undefined values (a series' first rows) are 0.
+    """
+    out = np.zeros((len(rows), len(SNAPSHOT_NAMES)), np.float32)
+    for a, b in zip(offsets[:-1], offsets[1:], strict=True):
+        r = pd.DataFrame(np.asarray(rows[a:b, :6], np.float64),
+                         columns=["o", "h", "l", "c", "v", "vol"])
+        r1 = r["c"].diff()
+        snap = np.column_stack([
+            r1, r["c"].diff(5), r["c"].diff(20), r["h"] - r["l"], r["c"] - r["o"],
+            r["v"] - r["c"], r["vol"] - r["vol"].rolling(20, min_periods=1).mean(),
+            r1.rolling(20, min_periods=2).std()])
+        out[a:b] = np.nan_to_num(snap, nan=0.0, posinf=0.0, neginf=0.0)
+    return out
+

@@ -147,11 +147,13 @@ class SharedLstmNet(nn.Module):
         self.fc_score = nn.Linear(hidden_size, 1)
 
     def forward(self, x: torch.Tensor, symbol_id: torch.Tensor, static_id: torch.Tensor
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``[B, T, F], [B], [B, S]`` → logits ``[B, 2]``, returns ``[B, H]``, score ``[B]``."""
+                ) -> dict[str, torch.Tensor]:
+        """``[B, T, F], [B], [B, S]`` → ``logits [B, 2]``, ``ret [B, H]`` (percent), ``score [B]``
+        (the dict contract of :mod:`tzero.models.nets`)."""
         out, _ = self.lstm(x)                                   # [B, T, F] -> [B, T, H]
         cond = self.symbol(symbol_id)                           # [B] -> [B, E]
         for k, emb in enumerate(self.static):
             cond = cond + emb(static_id[:, k])                  # [B, E]
         h = self.body(torch.cat([out[:, -1], cond], dim=-1))    # [B, H + E] -> [B, H]
-        return self.fc_direction(h), self.fc_magnitude(h), self.fc_score(h).squeeze(-1)
+        return {"logits": self.fc_direction(h), "ret": self.fc_magnitude(h),
+                "score": self.fc_score(h).squeeze(-1)}

@@ -16,13 +16,19 @@ from typing import Any
 from tzero.errors import ModelError
 from tzero.models.arima import ArimaForecaster
 from tzero.models.base import Forecaster
+from tzero.models.deepar import DeepArForecaster
+from tzero.models.finmamba import FinMambaForecaster
 from tzero.models.hmm import HmmForecaster
+from tzero.models.hybrid import HybridForecaster
 from tzero.models.intraday_arima import IntradayArima
 from tzero.models.intraday_hmm import IntradayHmm
 from tzero.models.intraday_lstm import IntradayLstm
 from tzero.models.lstm import LstmForecaster
 from tzero.models.lstm_refinement import LstmRefinement
 from tzero.models.lstm_shared import LstmShared
+from tzero.models.tcn import TcnForecaster
+from tzero.models.tft import TftForecaster
+from tzero.models.transformer import TransformerForecaster
 
 
 @dataclass(frozen=True)
@@ -100,6 +106,23 @@ MODEL_TABLE: tuple[ModelSpec, ...] = (
     ModelSpec(LstmRefinement, "per-stock ridge/logistic refinement of the shared LSTM's "
                               "score with the stock's own factors (spec 000 §6.4)",
               requires=("lstm_shared",)),
+    ModelSpec(TransformerForecaster, "time-series Transformer over a universe: attention over "
+                                     "each stock's sessions, then across the session's stocks "
+                                     "(MASTER-style; spec 000 §3.4)", in_demo=False),
+    ModelSpec(TcnForecaster, "temporal convolutional network over a universe: dilated causal "
+                             "convolutions covering the window (spec 001 方案C)", in_demo=False),
+    ModelSpec(TftForecaster, "Temporal Fusion Transformer over a universe: variable selection, "
+                             "static covariates, quantiles q10-q90, variable importances "
+                             "(spec 001 方案A)", in_demo=False),
+    ModelSpec(DeepArForecaster, "DeepAR over a universe: autoregressive Student-t likelihood, "
+                                "sample paths, CRPS; ranks stocks by expected return and risk "
+                                "(spec 000 §3.5)", in_demo=False),
+    ModelSpec(FinMambaForecaster, "FinMamba over a universe: industry-masked correlation graph "
+                                  "of the session's stocks feeding multi-level Mamba blocks "
+                                  "(arXiv 2502.06707)", in_demo=False),
+    ModelSpec(HybridForecaster, "three-stage hybrid: cross-sectional Transformer relationships "
+                                "(Stage 1), optional residual boost, LSTM/TCN/TFT temporal "
+                                "predictor (spec 001)", in_demo=False),
     ModelSpec(IntradayArima, "AutoARIMA on intraday bar returns, seasonal variance "
                              "(T+0 anchor)", votes=False),
     ModelSpec(IntradayHmm, "intraday HMM on bar and trade-flow features (T+0 regime)",

@@ -228,6 +228,17 @@ class SeriesArrays:
         idx = np.flatnonzero(which) if which.dtype == bool else which.astype(np.int64)
         return self._view(end_row=self.end_row[idx], sample_series=self.sample_series[idx])
 
+    def with_channels(self, extra: np.ndarray) -> SeriesArrays:
+        """A view with ``extra [R, K]`` appended to every row's channels (not relative-normalised).
+
+        Raises:
+            ValueError: ``extra`` does not have one row per row of :attr:`rows`.
+        """
+        extra = np.asarray(extra, dtype=np.float32)
+        if extra.ndim != 2 or len(extra) != len(self.rows):
+            raise ValueError(f"extra channels must be [{len(self.rows)}, K], got {extra.shape}")
+        return self._view(rows=np.concatenate([self.rows, extra], axis=1))
+
     def with_scaler(self, scaler: ScalerParams | None) -> SeriesArrays:
         """A view whose batches are scaled by ``scaler`` (after the relative step)."""
         return self._view(scaler=scaler)
