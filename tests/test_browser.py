@@ -183,6 +183,11 @@ def test_lstm_page_train_predict_tabs(server: str, sync_playwright) -> None:
             page.wait_for_selector("#signals-msg.ok, #signals-msg.error")
             msg = page.inner_text("#signals-msg")
             assert page.locator("#signals .signal").count() > 0 or "make demo" in msg, msg
+            if page.locator("#signals .signal").count() > 0:
+                # the drivers of the served forecast (GET /api/signals/{ts_code}/explain)
+                page.locator("#signals .signal .btn-explain").first.click()
+                page.wait_for_selector("#signals .drivers .model-expl", timeout=60_000)
+                assert "shap" in page.inner_text("#signals .drivers").lower()
 
             # ---- fitted curves (drawn after training when a version was deployed)
             assert deployed, "the tiny config must deploy for the fitted curves: " + result

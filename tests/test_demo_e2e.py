@@ -139,3 +139,34 @@ def test_train_and_evaluate_a_universe_model(demo_home: Path) -> None:
     assert "NaN" not in r.stdout and "Infinity" not in r.stdout
     r = _tzero(demo_home, "evaluate", "--universe", "NO_SUCH", "--model", "lstm_shared")
     assert r.returncode == 2 and "NO_SUCH" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_explain_endpoint_names_the_drivers_of_served_forecasts(demo_home: Path) -> None:
+    """`GET /api/signals/600519.SH/explain`: SHAP drivers of the served shared LSTM (and any
+    served refinement) with the version ids that voted; each is stored with its run."""
+    import dataclasses
+    import sqlite3
+
+    from fastapi.testclient import TestClient
+
+    from tzero.service.app import create_app
+
+    settings = dataclasses.replace(get_settings(home=demo_home), api_token=None)
+    with TestClient(create_app(settings)) as c:
+        r = c.get("/api/signals/600519.SH/explain")
+        assert r.status_code == 200, r.text
+        body = r.json()
+        sig = c.get("/api/signals", params={"symbols": "600519.SH"}).json()[0]
+    assert body["ts_code"] == "600519.SH" and body["as_of"] == "2023-02-24"
+    by_model = {e["model"]: e for e in body["explanations"]}
+    assert "lstm_shared" in by_model, body
+    shared = by_model["lstm_shared"]
+    assert shared["method"] == "shap.GradientExplainer" and shared["drivers"]
+    assert shared["version_id"] == sig["model_versions"]["lstm_shared"]
+    assert all(d["text"] and abs(d["contribution"]) > 0 for d in shared["drivers"])
+    assert "lstm_shared:" in body["text"]
+    db = sqlite3.connect(demo_home / "tzero.db")
+    stored = db.execute("SELECT model_name, version_id, explanation_json FROM model_inference_run "
+                        "WHERE explanation_json IS NOT NULL").fetchall()
+    assert {(m, v) for m, v, _ in stored} >= {(e["model"], e["version_id"])
+                                              for e in body["explanations"]}

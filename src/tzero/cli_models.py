@@ -35,13 +35,12 @@ def models_cmd(as_json: bool = typer.Option(False, "--json")) -> None:
         _print_json(rows)
         return
     t = Table(title="models (tzero.models.table)")
-    for c in ("name", "scope", "frequency", "probabilistic", "ranking", "min_history", "votes",
-              "requires", "description"):
+    cols = ("name", "scope", "frequency", "probabilistic", "ranking", "cross_sectional",
+            "explains", "min_history", "votes", "requires", "description")
+    for c in cols:
         t.add_column(c, overflow="fold")
     for r in rows:
-        t.add_row(*(", ".join(r[c]) if isinstance(r[c], list) else str(r[c]) for c in
-                    ("name", "scope", "frequency", "probabilistic", "ranking", "min_history", "votes",
-                     "requires", "description")))
+        t.add_row(*(", ".join(r[c]) if isinstance(r[c], list) else str(r[c]) for c in cols))
     out.print(t)
 
 
@@ -105,6 +104,7 @@ def predict(ts_codes: list[str] = typer.Argument(..., help="symbols"),
     from tzero.market import calendar
     from tzero.signals.engine import (
         blocked_by_research,
+        cross_section_panel,
         load_panel,
         load_served,
         predict_signals,
@@ -117,7 +117,9 @@ def predict(ts_codes: list[str] = typer.Argument(..., help="symbols"),
     try:
         blocked = blocked_by_research(Session)
         served = load_served(Session, _codes(ts_codes), s.universe)
-        sigs = predict_signals(panel, served, d, blocked=blocked)
+        xs = cross_section_panel(Session, _store(s), served, d or panel["trade_time"].max(),
+                                 data_dir=s.data_dir)
+        sigs = predict_signals(panel, served, d, blocked=blocked, cross_section=xs)
         record_served(Session, served, sigs)
     finally:
         engine.dispose()
@@ -229,6 +231,7 @@ def demo(symbols: list[str] = typer.Option(None, "--symbols", help="holdings (de
     from tzero.report import write_report
     from tzero.signals.engine import (
         blocked_by_research,
+        cross_section_panel,
         load_panel,
         load_served,
         predict_signals,
@@ -266,7 +269,10 @@ def demo(symbols: list[str] = typer.Option(None, "--symbols", help="holdings (de
             timings["train_s"] = round(time.perf_counter() - t1, 1)
         panel = load_panel(store, codes)
         served = load_served(Session, codes, s.universe)
-        sigs = predict_signals(panel, served, blocked=blocked_by_research(Session))
+        xs = cross_section_panel(Session, store, served, panel["trade_time"].max(),
+                                 data_dir=s.data_dir)
+        sigs = predict_signals(panel, served, blocked=blocked_by_research(Session),
+                               cross_section=xs)
         record_served(Session, served, sigs)
     finally:
         engine.dispose()

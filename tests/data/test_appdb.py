@@ -33,7 +33,7 @@ TABLES = {"lstm_training_run", "lstm_model_version", "lstm_current_version",
           "lstm_prediction_log", "lstm_accuracy_record", "lstm_training_failure", "alert_log", "service_job", "research_variant",
           "model_universe_config", "stock_static_features", "model_train_run",
           "model_inference_run", "quant_unified_signal"}
-HEAD = "0004"
+HEAD = "0005"
 #: 5 MiB: far past MySQL's 64 KiB BLOB, so only LONGBLOB keeps it whole.
 BLOB_BYTES = 5 * 1024 * 1024
 #: Microseconds and a 16-digit float: MySQL's DATETIME/FLOAT would round both.

@@ -43,6 +43,11 @@ LONG_MODEL = "lstm_refinement_x"
 LONG_VID = "v" * 100
 
 
+def appdb_head() -> str:
+    """The newest migration (0005 added ``model_inference_run.explanation_json``)."""
+    return "0005"
+
+
 def _version(vid: str, model: str = "lstm", symbol: str = "600519.SH") -> ModelVersion:
     return ModelVersion(version_id=vid, model_name=model, symbol=symbol, training_time=STAMP,
                         status="deployed", metadata_json="{}", model_blob=b"x", blob_sha256="0" * 64)
@@ -51,7 +56,7 @@ def _version(vid: str, model: str = "lstm", symbol: str = "600519.SH") -> ModelV
 def test_head_has_the_model_core_tables_as_modelled(app_db):
     tables = set(sa.inspect(app_db.engine).get_table_names())
     assert NEW_TABLES <= tables
-    assert appdb.current_revision(app_db.engine) == "0004"
+    assert appdb.current_revision(app_db.engine) == appdb_head()
     with app_db.engine.connect() as conn:
         ctx = MigrationContext.configure(conn, opts={"compare_type": True})
         assert compare_metadata(ctx, appdb.Base.metadata) == []
@@ -98,7 +103,7 @@ def test_upgrade_from_0003_keeps_rows_and_the_foreign_key(app_db):
                              updated_at=STAMP))
         s.commit()
     appdb.upgrade(app_db.engine)
-    assert appdb.current_revision(app_db.engine) == "0004"
+    assert appdb.current_revision(app_db.engine) == appdb_head()
     with app_db.engine.connect() as conn:
         ctx = MigrationContext.configure(conn, opts={"compare_type": True})
         assert compare_metadata(ctx, appdb.Base.metadata) == []
@@ -166,3 +171,24 @@ def test_json_safe_is_strict():
     got = json_safe({1: np.float64("nan"), "t": (np.int64(3), -math.inf), "s": {2.5}})
     assert got == {"1": None, "t": [3, None], "s": [2.5]}
     json.dumps(got, allow_nan=False)
+
+
+def test_inference_run_stores_its_explanation_and_0005_downgrades(app_db):
+    """Migration 0005: the explanation is stored as JSON with its run; down to 0004 and back."""
+    from tzero.data.appdb import ModelInferenceRun
+    from tzero.data.model_runs import record_inference_run
+
+    expl = {"method": "shap.GradientExplainer", "drivers": [
+        {"feature": "log_close", "contribution": 0.0123, "text": "log_close raised …"}]}
+    with app_db.Session.begin() as s:
+        rid = record_inference_run(s, model_name="lstm_shared", model_key="CSI_300",
+                                   version_id="v1", as_of="2023-02-24", n_rows=1,
+                                   explanation=expl)
+    with app_db.Session() as s:
+        assert json.loads(s.get(ModelInferenceRun, rid).explanation_json) == expl
+    appdb.downgrade(app_db.engine, "0004")
+    cols = {c["name"] for c in sa.inspect(app_db.engine).get_columns("model_inference_run")}
+    assert "explanation_json" not in cols
+    appdb.upgrade(app_db.engine)
+    assert appdb.current_revision(app_db.engine) == appdb_head()
+

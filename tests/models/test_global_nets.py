@@ -23,6 +23,8 @@ from tzero.models.global_net import GlobalNetForecaster
 
 pytestmark = pytest.mark.data
 
+#: models fitted by the contract test, reused by the explanation test (same config)
+_FITTED: dict = {}
 GLOBAL = [s.name for s in table.specs(scope="global", frequency="daily")
           if issubclass(s.cls, GlobalNetForecaster)]
 
@@ -65,7 +67,7 @@ def test_global_model_contract(name: str, panel: pd.DataFrame,  # noqa: F811
     if cls.probabilistic:
         q = out[QUANTILE_COLUMNS].to_numpy(float)
         assert np.isfinite(q).all() and (np.diff(q, axis=1) >= -1e-9).all()
-    model = made[0]
+    model = _FITTED[name] = made[0]
     m = model.holdout_metrics("CSI_300")
     for k in ("accuracy", "f1", "mse", "naive_zero_mse", "rank_ic", "n_holdout", "n_params"):
         assert k in m, k
@@ -102,3 +104,44 @@ def test_hybrid_stages(stage3: str, stage2: bool, panel: pd.DataFrame,  # noqa: 
     assert all(torch.equal(w[k], v) for k, v in model.stage1_.state_dict().items())
     restored = cls.from_state(model.state_dict())
     pd.testing.assert_frame_equal(restored.predict(seen, T), first)
+
+
+@pytest.mark.parametrize("name", GLOBAL)
+def test_global_model_explains(name: str, panel: pd.DataFrame,  # noqa: F811
+                               members: pd.DataFrame) -> None:  # noqa: F811
+    """Every global model names the drivers of a served forecast: SHAP per channel and
+    session (additive: they sum to the score minus the background's), or attention."""
+    cls = table.model_class(name)
+    model = _FITTED.get(name) or cls(tiny(name)).fit(panel_until(panel, T), universe=members)
+    got = model.explain(panel, "2022-03-02", ["600519.SH"])
+    e = got["600519.SH"]
+    assert e["model"] == name and np.isfinite(e["score"])
+    if e["method"].startswith("shap"):
+        assert e["drivers"] and all(np.isfinite(d["contribution"]) for d in e["drivers"])
+        assert {d["feature"] for d in e["drivers"]} <= set(model._channel_names(99))
+        assert len(e["days"]) == 5 and all(d["date"] <= "2022-03-02" for d in e["days"])
+    if cls.cross_sectional:
+        assert e["stocks"] and "600519.SH" not in {s["ts_code"] for s in e["stocks"]}
+    again = model.explain(panel, "2022-03-02", ["600519.SH"])
+    assert again == got                                    # seeded: the same explanation
+
+
+def test_cross_sectional_model_is_served_on_the_cross_section(panel: pd.DataFrame,  # noqa: F811
+                                                              members: pd.DataFrame) -> None:  # noqa: F811
+    """A cross-sectional model votes with the forecast it makes on the whole session (the one
+    the gate judged), not on one stock alone; a per-stock call would differ."""
+    from tzero.signals.engine import ServedSet, predict_signals
+
+    name = "transformer"
+    model = _FITTED.get(name) or table.model_class(name)(tiny(name)).fit(
+        panel_until(panel, T), universe=members)
+    served = ServedSet({name: {"CSI_300": model}}, {name: {"CSI_300": "v-xs"}}, "CSI_300")
+    day = pd.Timestamp("2022-03-02")
+    holding = panel.loc[panel["ts_code"] == "600519.SH"]
+    sig = predict_signals(holding, served, day, cross_section=panel)[0]
+    whole = model.predict(panel, day)
+    want = whole.loc[(whole["ts_code"] == "600519.SH") & (whole["step"] == 5), "cum_mean"].iloc[0]
+    alone = model.predict(holding, day)
+    assert sig.model_versions == {name: "v-xs"}
+    assert sig.model_votes[name]["expected_return"] == pytest.approx(want, abs=1e-6)
+    assert alone["cum_mean"].iloc[-1] != pytest.approx(want, abs=1e-9)

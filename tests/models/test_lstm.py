@@ -114,3 +114,17 @@ def test_parallel_fit_matches_serial(panel: pd.DataFrame) -> None:
     parallel = LstmForecaster(TINY).fit(two, n_jobs=2).predict(two, as_of)
     assert set(parallel["ts_code"]) == {"600519.SH", "600520.SH"}
     pd.testing.assert_frame_equal(parallel, serial, check_exact=False, atol=1e-4, rtol=1e-3)
+
+
+def test_explain_shap_drivers(panel: pd.DataFrame) -> None:
+    """SHAP drivers name spec-002 features; the days are the window's last sessions ≤ as_of."""
+    from tzero.features.lstm_features import FEATURE_NAMES
+
+    cut = pd.Timestamp("2021-06-30")
+    model = LstmForecaster(TINY).fit(panel.loc[panel["trade_time"] <= cut])
+    code = str(panel["ts_code"].iloc[0])
+    e = model.explain(panel, cut, [code])[code]
+    assert e["method"] == "shap.GradientExplainer" and e["drivers"]
+    assert {d["feature"] for d in e["drivers"]} <= set(FEATURE_NAMES)
+    assert all(d["date"] <= "2021-06-30" for d in e["days"])
+    assert model.explain(panel, cut, [code]) == {code: e}       # seeded

@@ -139,3 +139,14 @@ def test_refinement_fits_on_out_of_sample_rows(shared: LstmShared, panel: pd.Dat
 def test_refinement_needs_a_shared_model(panel: pd.DataFrame) -> None:
     with pytest.raises(ModelError, match="bind"):
         LstmRefinement().fit(panel.loc[panel["ts_code"] == "600519.SH"])
+
+
+def test_refinement_explains_with_exact_linear_shap(shared: LstmShared, panel: pd.DataFrame) -> None:
+    """The refinement's SHAP contributions are coef × z and sum to its score minus the intercept."""
+    two = panel.loc[panel["ts_code"].isin(["600519.SH", "000001.SZ"])]
+    ref = LstmRefinement().fit(panel_until(two, "2022-06-30"), shared=shared)
+    e = ref.explain(two, "2022-06-30", ["600519.SH"], top=99)["600519.SH"]
+    f = ref.models_["600519.SH"]
+    total = sum(d["contribution"] for d in e["drivers"])
+    assert total == pytest.approx(e["score"] - f["intercept"], abs=1e-5)
+    assert e["method"] == "shap.LinearExplainer"

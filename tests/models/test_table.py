@@ -26,7 +26,8 @@ def test_every_row_is_a_forecaster_with_capabilities() -> None:
         assert m.name == s.name and not hasattr(m, "models_") and not hasattr(m, "net_")
         for r in s.requires:
             assert table.get_spec(r).scope == "global"
-    assert table.names(scope="global") == ["lstm_shared"]
+    assert table.names(scope="global") == ["lstm_shared", "transformer", "tcn", "tft", "deepar",
+                                           "finmamba", "hybrid"]
     assert {"lstm", "arima", "hmm", "lstm_shared", "lstm_refinement"} <= set(
         table.names(frequency="daily", votes=True))
 

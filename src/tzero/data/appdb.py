@@ -299,6 +299,7 @@ class ModelInferenceRun(Base):
     n_rows: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(Stamp)
     config_json: Mapped[str | None] = mapped_column(LongText)
+    explanation_json: Mapped[str | None] = mapped_column(LongText)       # migration 0005
 
 
 class UnifiedSignal(Base):

@@ -126,7 +126,8 @@ def finish_train_run(session: Session, run_id: int, *, status: str, version_id: 
 
 
 def record_inference_run(session: Session, *, model_name: str, model_key: str, version_id: str,
-                         as_of, n_rows: int, config: dict | None = None) -> int:
+                         as_of, n_rows: int, config: dict | None = None,
+                         explanation: dict | None = None) -> int:
     """Add a ``model_inference_run`` row: one batch of forecasts from one version.
 
     Args:
@@ -137,13 +138,16 @@ def record_inference_run(session: Session, *, model_name: str, model_key: str, v
         as_of: forecast date (date-like; the time of day is dropped).
         n_rows: forecast rows produced.
         config: inference options (universe, horizon …), stored as JSON when given.
+        explanation: the drivers of the forecasts (:mod:`tzero.models.explain`),
+            stored as JSON (``explanation_json``) when given.
 
     Returns:
         The new row's id.
     """
     row = ModelInferenceRun(model_name=model_name, model_key=model_key, version_id=version_id,
                             as_of=pd.Timestamp(as_of).date(), n_rows=int(n_rows),
-                            created_at=_now(), config_json=None if config is None else to_json(config))
+                            created_at=_now(), config_json=None if config is None else to_json(config),
+                            explanation_json=None if explanation is None else to_json(explanation))
     session.add(row)
     session.flush()
     return row.id

@@ -23,7 +23,12 @@ model's name (STYLE.md "Capabilities as tags"):
 - ``frequency``: ``"daily"`` or ``"intraday"``;
 - ``probabilistic``: emits quantile columns ``q10 … q90``;
 - ``min_history``: sessions (or bars) a series needs before a forecast;
-- ``ranking``: emits a cross-sectional ``score`` column.
+- ``ranking``: emits a cross-sectional ``score`` column;
+- ``cross_sectional``: a forecast of one stock depends on the other stocks
+  of the same session (inter-stock attention, a stock graph): serve it on the
+  universe's cross-section, not one stock at a time;
+- ``explains``: :meth:`Forecaster.explain` gives the drivers of a forecast
+  (:mod:`tzero.models.explain`).
 
 ``predict`` returns one row per ``(ts_code, step)`` with the columns of
 :data:`FORECAST_COLUMNS`:
@@ -107,6 +112,8 @@ class Forecaster(ABC):
     probabilistic: ClassVar[bool] = False
     ranking: ClassVar[bool] = False
     min_history: ClassVar[int] = 1
+    cross_sectional: ClassVar[bool] = False
+    explains: ClassVar[bool] = False
 
     def __init__(self, config: Any = None) -> None:
         self.config = config if config is not None else self.default_config()
@@ -183,6 +190,18 @@ class Forecaster(ABC):
     def trained_until(self, key: str) -> pd.Timestamp | None:
         """Last bar time the fitted model saw for ``key`` (a ts_code), or None if unknown."""
         return None
+
+    def explain(self, panel: pd.DataFrame, as_of: Any, codes: list[str] | None = None,
+                top: int = 5) -> dict[str, dict]:
+        """The drivers of the forecast as of ``as_of`` for ``codes`` (models with ``explains``).
+
+        Returns:
+            ts_code → explanation dict (:mod:`tzero.models.explain`).
+
+        Raises:
+            ModelError: the model gives no explanations, or is not fitted.
+        """
+        raise ModelError(f"{self.name} gives no explanations (explains = False)")
 
     def fitted_keys(self) -> list[str]:
         """The series (ts_codes) the fitted model can forecast."""

@@ -52,13 +52,14 @@ class FinMambaForecaster(GlobalNetForecaster):
 
     name: ClassVar[str] = "finmamba"
     config_cls: ClassVar[type[GlobalNetConfig]] = FinMambaConfig
+    cross_sectional: ClassVar[bool] = True
 
     @classmethod
     def default_config(cls, fast: bool = False, seed: int = 42) -> FinMambaConfig:
-        """d 64, 2 layers; ``fast``: d 16, 1 layer, 1 level, 500 sessions, at most 3 epochs."""
+        """d 64, 2 layers; ``fast``: d 16, 1 layer, 1 level, 400 sessions, at most 2 epochs."""
         if fast:
-            return FinMambaConfig(d_model=16, n_layers=1, levels=1, history=500,
-                                  train=TrainConfig(lr=2e-3, epochs=3, patience=2, augment=False,
+            return FinMambaConfig(d_model=16, n_layers=1, levels=1, history=400,
+                                  train=TrainConfig(lr=2e-3, epochs=2, patience=2, augment=False,
                                                     reg_loss_type="mse", seed=seed))
         return FinMambaConfig(train=replace(FinMambaConfig().train, seed=seed))
 

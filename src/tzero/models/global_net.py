@@ -58,7 +58,15 @@ from torch import nn
 
 from tzero.errors import ModelError
 from tzero.features.cross_section import ALPHA_RELATIVE, ScalerParams, input_rows
-from tzero.models.base import QUANTILE_COLUMNS, Forecaster, Frequency, Scope, check_state
+from tzero.models import explain as xp
+from tzero.models.base import (
+    QUANTILE_COLUMNS,
+    Forecaster,
+    Frequency,
+    Scope,
+    check_state,
+    panel_until,
+)
 from tzero.models.nets import QUANTILES
 from tzero.training.datasets import SeriesArrays, SeriesInput, series_labels
 from tzero.training.metrics import gate_metrics
@@ -138,6 +146,7 @@ class GlobalNetForecaster(Forecaster):
     frequency: ClassVar[Frequency] = "daily"
     ranking: ClassVar[bool] = True
     min_history: ClassVar[int] = 61
+    explains: ClassVar[bool] = True
     config_cls: ClassVar[type[GlobalNetConfig]] = GlobalNetConfig
     #: batch keys passed to the net while training (DeepAR adds its teacher-forced target)
     train_inputs: ClassVar[tuple[str, ...]] = NET_INPUTS
@@ -155,6 +164,7 @@ class GlobalNetForecaster(Forecaster):
             if len(bars) < self.config.seq_len:
                 continue
             rows = input_rows(bars, lstm_features=self.config.lstm_features)
+            self.channels_ = list(rows.names)
             labels = series_labels(bars["close"].to_numpy(float), self.config.horizon)
             labels["static_id"] = self._static_ids(str(code), bars["trade_time"], static)
             out.append(SeriesInput(str(code), bars["trade_time"].to_numpy("datetime64[ns]"),
@@ -355,6 +365,77 @@ class GlobalNetForecaster(Forecaster):
     def _check_fitted(self) -> None:
         if not hasattr(self, "net_"):
             raise ModelError(f"{self.name} is not fitted: call fit(panel, universe) or from_state()")
+
+    # ------------------------------------------------------------ explanations
+    def _channel_names(self, n: int) -> list[str]:
+        """Names of the ``n`` input channels (extra channels of a subclass: ``extra_k``)."""
+        names = list(getattr(self, "channels_", []))
+        return names + [f"extra_{k}" for k in range(n - len(names))]
+
+    def explain(self, panel: pd.DataFrame, as_of: Any, codes: list[str] | None = None,
+                top: int = 5) -> dict[str, dict]:
+        """Drivers of each stock's forecast (ranking score) as of ``as_of``.
+
+        Per stock: SHAP values (``shap.GradientExplainer``, expected gradients)
+        of the score over its window against the other stocks' windows of the
+        session, summed per input channel (``drivers``) and per session
+        (``days``) — for nets that treat stocks independently; for a
+        ``cross_sectional`` net the attention over the session's stocks
+        (``stocks``); the net's ``attn_time`` (``days``) and ``importance``
+        (TFT's variable selection, the market gate) when it emits them. Pass
+        the universe's panel so that the cross-section is the served one.
+
+        Raises:
+            ModelError: not fitted, or no window ends at ``as_of``.
+        """
+        self._check_fitted()
+        ds = self._dataset(panel_until(panel, as_of))
+        ds = ds.select(np.flatnonzero(ds.end_row == ds.offsets[ds.sample_series + 1] - 1))
+        ds = ds.select(ds.sample_dates() == ds.sample_dates().max()) if len(ds) else ds
+        sc = ds.sample_codes()
+        want = [i for i, c in enumerate(sc) if codes is None or c in set(codes)]
+        if not want:
+            raise ModelError(f"{self.name}: no window of {codes} ends at {as_of}")
+        names = self._channel_names(ds.n_features)
+        b = ds.batch(np.arange(len(ds)))
+        self.net_.eval()
+        with torch.no_grad():
+            out = _as_dict(self.net_(*(b[k] for k in NET_INPUTS)))
+        t_rows = ds.end_row[:, None] + np.arange(-ds.window + 1, 1)[None, :]
+        res: dict[str, dict] = {}
+        for i in want:
+            e: dict[str, Any] = {"model": self.name, "target": "ranking score",
+                                 "score": float(out["score"][i])}
+            days = [str(pd.Timestamp(d).date()) for d in ds.dates[ds.row_date[t_rows[i]]]]
+            if not getattr(self.net_, "cross_sectional", False):
+                e["method"] = "shap.GradientExplainer"
+                e.update(self._shap_one(b, i, days, names, top))
+            else:
+                e["method"] = "attention"
+            if "attn_stock" in out:
+                w = out["attn_stock"][i].numpy().copy()
+                w[i] = np.nan                                   # the stock itself
+                e["stocks"] = xp.weights(np.nan_to_num(w, nan=-1.0), list(sc), "ts_code", top)
+            if "attn_time" in out and "days" not in e:
+                e["days"] = xp.weights(out["attn_time"][i].numpy(), days, "date", top)
+            if "importance" in out:
+                e["importance"] = xp.weights(out["importance"][i].numpy(), names, "feature", top)
+            res[str(sc[i])] = e
+        return res
+
+    def _shap_one(self, b: dict, i: int, days: list[str], names: list[str], top: int) -> dict:
+        """SHAP drivers and days of sample ``i`` of a session batch ``b`` (others: background)."""
+        x = b["x"].numpy()
+        others = np.delete(np.arange(len(x)), i)[:64]
+        bg = x[others] if len(others) else np.zeros_like(x[:1])
+        sid, stid = b["symbol_id"][i:i + 1], b["static_id"][i:i + 1]
+        net = self.net_
+
+        def score(w: torch.Tensor) -> torch.Tensor:
+            n = len(w)
+            return _as_dict(net(w, sid.expand(n), stid.expand(n, -1)))["score"]
+        vals = xp.shap_windows(score, x[i:i + 1], bg, seed=self.config.train.seed)
+        return xp.window_explanation(vals[0], names, days, "ranking score", top)
 
     # ----------------------------------------------------------------- state
     def _extra_state(self) -> dict:

@@ -32,10 +32,13 @@ from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
 from tzero.features.cross_section import ROBUST_CLIP, per_date_normalise, snapshot_rows
+from tzero.models import explain as xp
+from tzero.models.base import panel_until
 from tzero.models.global_net import GlobalNetConfig, GlobalNetForecaster, weights_bytes
 from tzero.models.lstm_nets import SharedLstmNet
 from tzero.models.nets.hybrid import STAGE1_SIZES, CrossSectionalEncoder, ResidualBoost
@@ -105,6 +108,7 @@ class HybridForecaster(GlobalNetForecaster):
 
     name: ClassVar[str] = "hybrid"
     config_cls: ClassVar[type[GlobalNetConfig]] = HybridConfig
+    cross_sectional: ClassVar[bool] = True
 
     @classmethod
     def default_config(cls, fast: bool = False, seed: int = 42) -> HybridConfig:
@@ -193,6 +197,40 @@ class HybridForecaster(GlobalNetForecaster):
             self.__dict__.pop("rel_cache_", None)
             self._train_stage1(ds, snap, ind, fit_mask)
         return ds.with_channels(self._relationships(ds, snap, ind))
+
+    def _channel_names(self, n: int) -> list[str]:
+        names = list(getattr(self, "channels_", []))
+        rel = []
+        for e in self.config.extractors:
+            if e == "v1":
+                rel += ["attention_to_index", "attention_to_sector", "attention_entropy"]
+            else:
+                rel += [f"{e}_{k}" for k in range(STAGE1_SIZES[self.config.size]["rel_dim"])]
+        names += rel + ["stage1_baseline"]
+        return names + [f"extra_{k}" for k in range(n - len(names))]
+
+    def explain(self, panel: pd.DataFrame, as_of: Any, codes: list[str] | None = None,
+                top: int = 5) -> dict[str, dict]:
+        """SHAP drivers of Stage 3 (its relationship channels included) plus Stage 1's
+        attention over the session's stocks (``stocks``: "which stocks it leaned on") and
+        on the market token (``attention_to_index``)."""
+        res = super().explain(panel, as_of, codes, top)
+        ds = self._dataset(panel_until(panel, as_of))
+        day = ds.row_date.max()
+        rows = np.flatnonzero(ds.row_date == day)
+        snap = per_date_normalise(snapshot_rows(ds.rows, ds.offsets), ds.row_date, "zscore")
+        snap = np.clip(snap[rows], -ROBUST_CLIP, ROBUST_CLIP).astype(np.float32)
+        with torch.no_grad():
+            att = self.stage1_(torch.from_numpy(snap), torch.from_numpy(self._industry(ds)[rows]))
+        w = att["attention"].mean(0).numpy()                  # [N+1, N+1], token 0 = market
+        codes_r = [ds.ts_codes[k] for k in np.searchsorted(ds.offsets, rows, side="right") - 1]
+        for j, code in enumerate(codes_r):
+            if code in res:
+                row = w[j + 1, 1:].copy()
+                row[j] = -1.0                                  # the stock itself
+                res[code]["stocks"] = xp.weights(row, codes_r, "ts_code", top)
+                res[code]["attention_to_index"] = round(float(w[j + 1, 0]), 6)
+        return res
 
     # ------------------------------------------------------------------ state
     def _extra_state(self) -> dict:

@@ -120,6 +120,7 @@ class LstmForecaster(LocalForecaster):
     name: ClassVar[str] = "lstm"
     scope: ClassVar[Scope] = "local"
     frequency: ClassVar[Frequency] = "daily"
+    explains: ClassVar[bool] = True
     min_history: ClassVar[int] = WARMUP_ROWS + SEQ_LEN + FORECAST_DAYS + MIN_HOLDOUT + 50
 
     @classmethod
@@ -344,6 +345,50 @@ class LstmForecaster(LocalForecaster):
         probs, ret = predict_batches(m.net, x, device=torch.device("cpu"))
         return pd.DataFrame(_forecast_rows(ret[0] / RETURN_SCALE, m.resid_std,
                                            float(probs[0, 1]), 1.0 - float(probs[0, 1])))
+
+    def explain(self, panel: pd.DataFrame, as_of, codes: list[str] | None = None,
+                top: int = 5) -> dict[str, dict]:
+        """SHAP drivers of each stock's forecast 5-session return as of ``as_of``.
+
+        ``shap.GradientExplainer`` on the stock's own network (the sum of its
+        return head, percent) at its last window, against its previous 64
+        windows as the background; values summed per spec-002 feature
+        (``drivers``, percentage points) and per session (``days``).
+
+        Raises:
+            ModelError: not fitted, or no stock of ``codes`` has a window at ``as_of``.
+        """
+        from tzero.models import explain as xp
+        from tzero.models.base import panel_until
+
+        self._check_fitted()
+        seq_len, res = self.config.seq_len, {}
+        for code, bars in panel_until(panel, as_of).groupby("ts_code", sort=True):
+            m = self.models_.get(str(code))
+            if m is None or (codes is not None and code not in codes):
+                continue
+            feats, valid = feature_matrix(bars.iloc[-(seq_len + 264):])
+            if len(feats) < seq_len or not valid[-seq_len:].all():
+                continue
+            z = ((feats - m.mean) / m.std).astype(np.float32)
+            ends = [e for e in range(len(z) - 65, len(z) - 1) if e >= seq_len - 1 and valid[e]]
+            bg = np.stack([z[e - seq_len + 1:e + 1] for e in ends]) if ends else z[None, -seq_len:] * 0
+            net = m.net.cpu().eval()
+
+            def ret(w: torch.Tensor, net=net) -> torch.Tensor:
+                return net(w)[1].sum(-1)
+            vals = xp.shap_windows(ret, z[None, -seq_len:], bg, seed=self.config.train.seed)
+            days = [str(pd.Timestamp(t).date()) for t in bars["trade_time"].iloc[-seq_len:]]
+            with torch.no_grad():
+                fc = float(ret(torch.from_numpy(z[None, -seq_len:]))[0]) / RETURN_SCALE
+            e = {"model": self.name, "method": "shap.GradientExplainer",
+                 "target": "5-session return (percent)", "score": fc}
+            e.update(xp.window_explanation(vals[0], FEATURE_NAMES, days,
+                                           "5-session return (percent)", top))
+            res[str(code)] = e
+        if not res:
+            raise ModelError(f"{self.name}: no fitted stock of {codes} has a window at {as_of}")
+        return res
 
     # ------------------------------------------------------------------- state
     def state_dict(self) -> dict:

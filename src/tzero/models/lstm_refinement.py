@@ -74,6 +74,7 @@ class LstmRefinement(LocalForecaster):
 
     name: ClassVar[str] = "lstm_refinement"
     scope: ClassVar[Scope] = "local"
+    explains: ClassVar[bool] = True
     frequency: ClassVar[Frequency] = "daily"
     min_history: ClassVar[int] = 61
 
@@ -204,6 +205,41 @@ class LstmRefinement(LocalForecaster):
                              "std": f["resid_std"] / np.sqrt(h), "prob_up": pu, "prob_down": 1 - pu,
                              "regime": pd.Series([None] * h, dtype=object), "regime_prob": np.nan,
                              "score": y})
+
+    def explain(self, panel: pd.DataFrame, as_of, codes: list[str] | None = None,
+                top: int = 5) -> dict[str, dict]:
+        """Exact SHAP values (``shap.LinearExplainer``) of each stock's refined return.
+
+        The ridge is linear in the standardised factors, so a factor's
+        contribution is ``coef × z`` against the training mean (z = 0);
+        decimal return units.
+
+        Raises:
+            ModelError: not fitted, no shared model bound, or no stock can be explained.
+        """
+        from tzero.models import explain as xp
+        from tzero.models.base import panel_until
+
+        self._check_fitted()
+        res = {}
+        for code, bars in panel_until(panel, as_of).groupby("ts_code", sort=True):
+            f = self.models_.get(str(code))
+            if f is None or (codes is not None and code not in codes):
+                continue
+            times = pd.DatetimeIndex(bars["trade_time"])
+            x = self._inputs(bars.reset_index(drop=True), times[-1]).iloc[-1:]
+            if x.empty or x.isna().any(axis=None):
+                continue
+            z = (x.to_numpy(float) - np.asarray(f["mu"])) / np.asarray(f["sd"])
+            vals = xp.linear_shap(np.asarray(f["coef"]), z, np.zeros((1, z.shape[1])))[0]
+            y = float(z[0] @ np.asarray(f["coef"]) + f["intercept"])
+            res[str(code)] = {"model": self.name, "method": "shap.LinearExplainer",
+                              "target": "refined 5-session return", "score": y,
+                              "drivers": xp.drivers(vals, list(x.columns),
+                                                    "refined 5-session return", top)}
+        if not res:
+            raise ModelError(f"{self.name}: no fitted stock of {codes} can be explained at {as_of}")
+        return res
 
     # ---------------------------------------------------------------- state
     def state_dict(self) -> dict:

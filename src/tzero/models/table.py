@@ -88,6 +88,7 @@ class ModelSpec:
         c = self.cls
         return {"name": c.name, "scope": c.scope, "frequency": c.frequency,
                 "probabilistic": c.probabilistic, "ranking": c.ranking,
+                "cross_sectional": c.cross_sectional, "explains": c.explains,
                 "min_history": c.min_history, "votes": self.votes, "weight": self.weight,
                 "requires": list(self.requires), "in_demo": self.in_demo, "class": f"{c.__module__}.{c.__qualname__}",
                 "description": self.description}

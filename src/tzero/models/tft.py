@@ -43,10 +43,10 @@ class TftForecaster(GlobalNetForecaster):
 
     @classmethod
     def default_config(cls, fast: bool = False, seed: int = 42) -> TftConfig:
-        """Hidden 64, 4 heads; ``fast``: hidden 16, 500 sessions, at most 4 epochs."""
+        """Hidden 64, 4 heads; ``fast``: hidden 16, 400 sessions, at most 3 epochs."""
         if fast:
-            return TftConfig(hidden_size=16, history=500, train=TrainConfig(
-                lr=2e-3, epochs=4, patience=2, augment=False, reg_loss_type="mse", seed=seed))
+            return TftConfig(hidden_size=16, history=400, train=TrainConfig(
+                lr=2e-3, epochs=3, patience=2, augment=False, reg_loss_type="mse", seed=seed))
         return TftConfig(train=replace(TftConfig().train, seed=seed))
 
     def _build_net(self, n_features: int, n_symbols: int, static_levels: tuple[int, ...]

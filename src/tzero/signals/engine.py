@@ -171,9 +171,60 @@ def _blocked_with_requirements(blocked: dict[str, str] | None) -> dict[str, str]
     return out
 
 
+def needs_cross_section(served: ServedSet) -> bool:
+    """True when a served model is ``cross_sectional`` (it must see the universe's session)."""
+    return any(table.model_class(n).cross_sectional for n in served.models)
+
+
+def cross_section_panel(session_factory, store: MarketStore, served: ServedSet,
+                        as_of, always: bool = False, data_dir=None) -> pd.DataFrame | None:
+    """qfq bars of the served universe's members as of ``as_of`` (with window history), or
+    None when no served model is ``cross_sectional`` (unless ``always``: the
+    explanations of global models use it as SHAP background). ``data_dir``:
+    the shared data folder (membership files; ``Settings.data_dir``).
+
+    A cross-sectional model (inter-stock attention, a stock graph) forecasts a
+    stock from the whole session it was trained on; serving it one stock at a
+    time would be a different model.
+
+    Raises:
+        StoreError: no bars for the universe at ``as_of``.
+    """
+    if not (always and any(table.get_spec(n).scope == "global" for n in served.models)) \
+            and not needs_cross_section(served):
+        return None
+    from tzero.registry.train import load_universe
+
+    day = pd.Timestamp(as_of)
+    data = load_universe(session_factory, store, served.universe, start=day, end=day,
+                         data_dir=data_dir, with_static=False)
+    members = data.members.columns[data.members.iloc[-1].to_numpy(bool)]
+    return data.panel.loc[data.panel["ts_code"].isin(members)]
+
+
+def _cross_forecasts(served: ServedSet, cut: pd.DataFrame, cross_section: pd.DataFrame | None,
+                     as_of) -> dict[str, pd.DataFrame]:
+    """Forecasts of every ``cross_sectional`` served model on the universe's session plus the
+    panel's stocks (one call each); model name → forecast frame (may lack some stocks)."""
+    out: dict[str, pd.DataFrame] = {}
+    for name, by in served.models.items():
+        m = by.get(served.universe)
+        if m is None or not type(m).cross_sectional:
+            continue
+        xs = cut if cross_section is None else pd.concat(
+            [cross_section.loc[~cross_section["ts_code"].isin(cut["ts_code"].unique())], cut])
+        xs = xs.loc[xs["trade_time"] <= as_of].sort_values(["ts_code", "trade_time"])
+        try:
+            out[name] = m.predict(xs.reset_index(drop=True), as_of)
+        except ModelError:
+            continue
+    return out
+
+
 def predict_signals(panel: pd.DataFrame, served: ServedSet, as_of=None, horizon: int = 5,
                     blocked: dict[str, str] | None = None,
-                    skip_uncovered: bool = False) -> list[Signal]:
+                    skip_uncovered: bool = False,
+                    cross_section: pd.DataFrame | None = None) -> list[Signal]:
     """One Signal per symbol of the panel as of a session (default: its last session).
 
     A model with no current version for a symbol, or that cannot forecast it,
@@ -183,7 +234,10 @@ def predict_signals(panel: pd.DataFrame, served: ServedSet, as_of=None, horizon:
     gates, :func:`blocked_by_research`) never vote; the signal lists them.
     Every vote names its version id in ``model_versions``. With
     ``skip_uncovered`` a symbol no model covers is left out (the service
-    answers for the symbols it can); without, it raises.
+    answers for the symbols it can); without, it raises. A ``cross_sectional``
+    model forecasts every symbol in one call on ``cross_section`` (the
+    universe's members, :func:`cross_section_panel`) plus the panel's symbols;
+    without it, on the panel's symbols only.
 
     Raises:
         CalendarError: ``as_of`` outside the calendar. ModelError: no forecast for a
@@ -193,6 +247,7 @@ def predict_signals(panel: pd.DataFrame, served: ServedSet, as_of=None, horizon:
     cut = panel.loc[panel["trade_time"] <= as_of]
     blocked = _blocked_with_requirements(blocked) if blocked else blocked
     weights = {s.name: s.weight for s in table.specs()}
+    xs_fc = _cross_forecasts(served, cut, cross_section, as_of)
     out = []
     for code, bars in cut.groupby("ts_code", sort=True):
         fcs, vids = {}, {}
@@ -208,10 +263,15 @@ def predict_signals(panel: pd.DataFrame, served: ServedSet, as_of=None, horizon:
                 raise ModelError(f"{name} for {code} was trained on data to {until.date()}, after "
                                  f"{as_of.date()}: predicting then would use the future; train on "
                                  "data up to that date first")
-            try:  # one symbol at a time: a model that cannot forecast one keeps its other votes
-                fc = m.predict(bars, as_of)
-            except ModelError:
-                continue
+            if name in xs_fc:
+                fc = xs_fc[name].loc[xs_fc[name]["ts_code"] == code].reset_index(drop=True)
+            elif type(m).cross_sectional:
+                continue                        # it could not forecast the cross-section
+            else:
+                try:  # one symbol at a time: a model that cannot forecast one keeps its votes
+                    fc = m.predict(bars, as_of)
+                except ModelError:
+                    continue
             if not fc.empty:
                 fcs[name], vids[name] = fc, vid
         if not fcs:

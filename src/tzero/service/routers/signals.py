@@ -7,10 +7,15 @@ import json
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from fastapi.concurrency import run_in_threadpool
 
-from tzero.errors import ModelError
+from tzero.errors import ModelError, StoreError
 from tzero.service import deps
 from tzero.service.deps import ServiceState, get_state
-from tzero.signals.engine import DEFAULT_HOLDINGS, predict_signals, record_served
+from tzero.signals.engine import (
+    DEFAULT_HOLDINGS,
+    cross_section_panel,
+    predict_signals,
+    record_served,
+)
 
 router = APIRouter(prefix="/api", tags=["signals"])
 
@@ -51,7 +56,10 @@ def _signals_body(st: ServiceState, codes: list[str], d, blocked: dict, req: tup
     panel = st.cache.panel(codes, end=d)
 
     def compute() -> bytes:
-        sigs = predict_signals(panel, served, d, blocked=blocked, skip_uncovered=True)
+        xs = cross_section_panel(st.Session, st.store, served, d or panel["trade_time"].max(),
+                                 data_dir=st.settings.data_dir)
+        sigs = predict_signals(panel, served, d, blocked=blocked, skip_uncovered=True,
+                               cross_section=xs)
         if sigs:
             record_served(st.Session, served, sigs)
         return json.dumps([s.to_dict() for s in sigs], ensure_ascii=False).encode()
@@ -86,3 +94,42 @@ def intraday_signal(symbol: str = Query(..., max_length=32, description="e.g. 68
                                        blocked=blocked, seed=st.settings.seed).to_dict()]
     key = ("intraday", freq, train_days, as_of, tuple(sorted(blocked.items())))
     return st.cache.signals_for([code], key, compute)[0]
+
+
+@router.get("/signals/{ts_code}/explain", response_model=dict)
+async def explain(ts_code: str, as_of: str | None = Query(None, description="default: the newest session"),
+                  st: ServiceState = Depends(get_state)) -> dict:
+    """The drivers of the forecasts that serve ``ts_code``'s Signal (spec 000 §5.2).
+
+    Per model that explains (the model table's ``explains`` capability):
+    SHAP values summed per input channel (``drivers``) and per session
+    (``days``), variable importances (TFT) and attention over the session's
+    stocks (``stocks``), with the version id that voted. Each explained
+    version is recorded as a ``model_inference_run`` with the explanation.
+    404 when no current version serves the stock.
+    """
+    code = deps.symbols(ts_code, "ts_code")[0]
+    d = deps.date(as_of, "as_of")
+    return await run_in_threadpool(_explain, st, code, d)
+
+
+def _explain(st: ServiceState, code: str, d) -> dict:
+    from tzero.data.model_runs import record_inference_run
+    from tzero.signals.explain import explain_signal
+
+    try:
+        served, _ = st.cache.served([code])
+        panel = st.cache.panel([code], end=d)
+    except (ModelError, StoreError) as exc:
+        raise HTTPException(404, str(exc)) from exc
+    day = d or panel["trade_time"].max()
+    xs = cross_section_panel(st.Session, st.store, served, day, always=True,
+                             data_dir=st.settings.data_dir)
+    out = explain_signal(served, panel, code, d, cross_section=xs)
+    with st.Session.begin() as s:
+        for e in out["explanations"]:
+            record_inference_run(s, model_name=e["model"], model_key=served.key(e["model"], code),
+                                 version_id=e["version_id"], as_of=out["as_of"], n_rows=1,
+                                 config={"kind": "explain", "ts_code": code}, explanation=e)
+    return out
+

@@ -419,7 +419,37 @@ function signalCard(s) {
     ${(s.risk_labels || []).length ? `<div class="risk">${s.risk_labels.map((r) => `<span class="pill warn">${esc(r)}</span>`).join(" ")}</div>` : ""}
     <table class="data mini"><thead><tr><th>模型 model</th><th>方向 dir</th><th>E[r]</th><th>P(up)</th></tr></thead><tbody>${votes}</tbody></table>
     ${s.explanation ? `<p class="explain">${esc(s.explanation)}</p>` : ""}
+    <button class="btn-explain" data-symbol="${esc(s.ts_code)}">驱动因素 Drivers</button>
+    <div class="drivers"></div>
   </div>`;
+}
+
+function explanationHtml(x) {
+  const list = (x.explanations || []).map((e) => {
+    const rows = (e.drivers || []).map((d) =>
+      `<tr><th>${esc(d.feature)}</th><td class="${d.contribution >= 0 ? "up" : "down"}">${num(d.contribution, 4)}</td><td>${esc(d.text)}</td></tr>`).join("");
+    const days = (e.days || []).map((d) => `${esc(d.date)} (${pct(d.weight, 0)})`).join(", ");
+    const stocks = (e.stocks || []).map((d) => `${esc(d.ts_code)} (${pct(d.weight, 0)})`).join(", ");
+    const imp = (e.importance || []).map((d) => `${esc(d.feature)} (${pct(d.weight, 0)})`).join(", ");
+    return `<div class="model-expl"><b title="${esc(e.version_id)}">${esc(e.model)}</b>
+      <span class="muted">${esc(e.method)} · ${esc(e.target)}</span>
+      ${rows ? `<table class="data mini"><tbody>${rows}</tbody></table>` : ""}
+      ${days ? `<small>依据交易日 days: ${days}</small><br>` : ""}
+      ${stocks ? `<small>参考股票 stocks: ${stocks}</small><br>` : ""}
+      ${imp ? `<small>变量重要性 importance: ${imp}</small>` : ""}</div>`;
+  }).join("");
+  return list || `<p class="muted">${esc(x.text || "no explanation")}</p>`;
+}
+
+async function explainSignal(btn) {
+  const box = btn.parentElement.querySelector(".drivers");
+  box.textContent = "计算中 computing…";
+  try {
+    const x = await api("GET", `/api/signals/${encodeURIComponent(btn.dataset.symbol)}/explain`);
+    box.innerHTML = explanationHtml(x);
+  } catch (e) {
+    box.textContent = e.message;
+  }
 }
 
 async function loadSignals() {
@@ -594,6 +624,10 @@ document.addEventListener("DOMContentLoaded", () => {
   }, "#pred-msg");
   on("#btn-plot", loadPlot, "#plot-msg");
   on("#btn-signals", loadSignals, "#signals-msg");
+  $("#signals").addEventListener("click", (ev) => {
+    const btn = ev.target.closest(".btn-explain");
+    if (btn) { ev.preventDefault(); explainSignal(btn); }
+  });
   on("#btn-runs", loadRuns, "#runs-msg");
   on("#btn-versions", loadVersions, "#versions-msg");
   on("#btn-update-accuracy", async () => {
