@@ -19,8 +19,9 @@ SIGNAL_FIELDS = {"ts_code", "as_of", "horizon", "prob_up", "prob_down", "expecte
                  "model_versions", "explanation"}
 
 
-def _tzero(home: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    env = {**os.environ, "TZERO_HOME": str(home)}
+def _tzero(home: Path, *args: str, timeout: int = 600,
+           env: dict | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "TZERO_HOME": str(home), **(env or {})}
     return subprocess.run([sys.executable, "-m", "tzero.cli", *args], env=env, capture_output=True,
                           text=True, timeout=timeout)
 
@@ -170,3 +171,31 @@ def test_explain_endpoint_names_the_drivers_of_served_forecasts(demo_home: Path)
                         "WHERE explanation_json IS NOT NULL").fetchall()
     assert {(m, v) for m, v, _ in stored} >= {(e["model"], e["version_id"])
                                               for e in body["explanations"]}
+
+
+def test_train_evaluate_and_rank_a_probabilistic_family_model(demo_home: Path) -> None:
+    """DeepAR (a family model on the core): train on a universe through the gate, evaluate it
+    out of sample next to the baselines, rank the universe with weights when it was deployed."""
+    core = {"TZERO_UNIVERSE": "CORE_UNIVERSE"}
+    r = _tzero(demo_home, "train", "--universe", "CORE_UNIVERSE", "--model", "deepar", "--fast",
+               "--json", env=core)
+    assert r.returncode in (0, 1), r.stderr[-2000:]
+    run = json.loads(r.stdout)[0]
+    assert run["model"] == "deepar" and run["status"] == "succeeded", run["reason"]
+    r = _tzero(demo_home, "evaluate", "--universe", "CORE_UNIVERSE", "--model", "deepar",
+               "--start", "2022-11-01", "--end", "2023-02-24", "--json")
+    assert r.returncode == 0, r.stderr[-2000:]
+    res = json.loads(r.stdout)
+    assert res["metrics"]["n_dates"] > 50 and "NaN" not in r.stdout
+    r = _tzero(demo_home, "rank", "--model", "deepar", "--symbols", "600519.SH", "--json", env=core)
+    if not run["deployed"]:
+        assert r.returncode == 2 and "deepar" in r.stderr and "Traceback" not in r.stderr
+        return
+    assert r.returncode == 0, r.stderr[-2000:]
+    rows = json.loads(r.stdout)
+    assert len(rows) == 10 and [x["rank"] for x in rows] == list(range(1, 11))
+    assert 0 < sum(x["weight"] for x in rows) <= 1 + 1e-9
+    assert [x["ts_code"] for x in rows if x["held"]] == ["600519.SH"]
+    r = _tzero(demo_home, "rank", "--model", "arima")
+    assert r.returncode == 2 and "does not rank" in r.stderr
+

@@ -13,11 +13,12 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+import pandas as pd
 import typer
 from rich.table import Table
 
 from tzero.cli import _codes, _print_json, _progress, _settings, _signals_table, _store, app, out
-from tzero.errors import TzeroError
+from tzero.errors import ModelError, TzeroError
 
 
 def _db(s):
@@ -93,6 +94,54 @@ def train(symbols: list[str] = typer.Option(None, "--symbols", help="local model
     _print_json([r.as_dict() for r in rows]) if as_json else out.print(_published_table(rows))
     if any(r.status == "failed" for r in rows):
         raise typer.Exit(1)
+
+
+@app.command()
+def rank(model: str = typer.Option("deepar", "--model",
+                                   help="a probabilistic ranking model (default deepar)"),
+         symbols: list[str] = typer.Option(None, "--symbols", help="holdings (flagged, t0_rank)"),
+         as_of: str = typer.Option(None, "--as-of", help="session (default: last stored)"),
+         top: int = typer.Option(20, "--top", help="stocks that get a weight suggestion"),
+         as_json: bool = typer.Option(False, "--json", help="print the rows as JSON")) -> None:
+    """Rank the universe by expected return over risk with weight suggestions (the current
+    version of ``--model`` on ``TZERO_UNIVERSE``; DeepAR's role, spec 000 §3.5)."""
+    from tzero.market import calendar
+    from tzero.models import table
+    from tzero.registry.train import store_sessions
+    from tzero.signals.engine import cross_section_panel, load_served
+    from tzero.signals.rank import rank_stocks
+
+    spec = table.get_spec(model)
+    if spec.scope != "global" or not spec.cls.ranking:
+        raise TzeroError(f"--model {model} does not rank a universe; use a global ranking model "
+                         "(`tzero models`: scope global, ranking True)")
+    s = _settings()
+    store = _store(s)
+    engine, Session = _db(s)
+    try:
+        try:
+            served = load_served(Session, [], s.universe, names=[model])
+        except ModelError as exc:
+            raise TzeroError(f"no current {model} version for {s.universe}: train one with "
+                             f"`tzero train --universe {s.universe} --model {model}` "
+                             "(a refused version never serves)") from exc
+        day = calendar.to_date(as_of, field="--as-of") if as_of else store_sessions(store)[-1]
+        xs = cross_section_panel(Session, store, served, day, always=True, data_dir=s.data_dir)
+    finally:
+        engine.dispose()
+    m = served.models[model][s.universe]
+    fc = m.predict(xs, day)
+    rows = rank_stocks(fc, _codes(symbols) if symbols else None, top=top)
+    if as_json:
+        _print_json(rows.astype(object).where(rows.notna(), None).to_dict("records"))
+        return
+    t = Table(title=f"{model} ({served.versions[model][s.universe]}) on {s.universe} as of "
+                    f"{pd.Timestamp(day).date()}: {len(rows)} stocks")
+    for c in rows.columns:
+        t.add_column(c)
+    for r in rows.head(max(top, 20)).itertuples(index=False):
+        t.add_row(*(f"{v:.4f}" if isinstance(v, float) else str(v) for v in r))
+    out.print(t)
 
 
 @app.command()

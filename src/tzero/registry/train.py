@@ -61,7 +61,7 @@ def load_universe(Session_: sessionmaker, store: MarketStore, name: str, start=N
 
     with Session_() as s:
         spec = get_universe(s, name)
-    all_days = _store_sessions(store)
+    all_days = store_sessions(store)
     lo = pd.Timestamp(start) if start else all_days[0]
     hi = pd.Timestamp(end) if end else all_days[-1]
     days = all_days[(all_days >= lo) & (all_days <= hi)]
@@ -82,7 +82,12 @@ def load_universe(Session_: sessionmaker, store: MarketStore, name: str, start=N
                                                  "config": spec.config}, notes)
 
 
-def _store_sessions(store: MarketStore) -> pd.DatetimeIndex:
+def store_sessions(store: MarketStore) -> pd.DatetimeIndex:
+    """The stored sessions (dates of the CSI 300, else the SSE composite, index bars).
+
+    Raises:
+        StoreError: no index bars in the store.
+    """
     idx = store.query("bars_1d", "ts_code = ?", ["000300.SH"])
     if idx.empty:
         idx = store.query("bars_1d", "ts_code = ?", ["000001.SH"])
