@@ -97,20 +97,21 @@ def train(symbols: list[str] = typer.Option(None, "--symbols", help="local model
 
 
 @app.command()
-def rank(model: str = typer.Option("deepar", "--model",
-                                   help="a probabilistic ranking model (default deepar)"),
+def rank(model: str = typer.Option(None, "--model",
+                                   help="a global ranking model (default: the table's `ranks` row)"),
          symbols: list[str] = typer.Option(None, "--symbols", help="holdings (flagged, t0_rank)"),
          as_of: str = typer.Option(None, "--as-of", help="session (default: last stored)"),
          top: int = typer.Option(20, "--top", help="stocks that get a weight suggestion"),
          as_json: bool = typer.Option(False, "--json", help="print the rows as JSON")) -> None:
     """Rank the universe by expected return over risk with weight suggestions (the current
-    version of ``--model`` on ``TZERO_UNIVERSE``; DeepAR's role, spec 000 §3.5)."""
+    version of ``--model`` on ``TZERO_UNIVERSE``; the default is DeepAR, spec 000 §3.5)."""
     from tzero.market import calendar
     from tzero.models import table
     from tzero.registry.train import store_sessions
     from tzero.signals.engine import cross_section_panel, load_served
     from tzero.signals.rank import rank_stocks
 
+    model = model or next(s.name for s in table.specs() if s.ranks)
     spec = table.get_spec(model)
     if spec.scope != "global" or not spec.cls.ranking:
         raise TzeroError(f"--model {model} does not rank a universe; use a global ranking model "

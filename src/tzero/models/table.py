@@ -44,6 +44,8 @@ class ModelSpec:
         weight: Its weight in the Signal's vote (relative, > 0).
         in_demo: ``tzero demo`` trains it (the seed's default architecture:
             shared LSTM + refinements, ARIMA, HMM); others train on request.
+        ranks: the default model of the ranking view (``tzero rank``; spec 000
+            §3.5 gives DeepAR that role).
     """
 
     cls: type[Forecaster]
@@ -52,6 +54,7 @@ class ModelSpec:
     requires: tuple[str, ...] = ()
     weight: float = 1.0
     in_demo: bool = True
+    ranks: bool = False
 
     @property
     def name(self) -> str:
@@ -90,7 +93,7 @@ class ModelSpec:
                 "probabilistic": c.probabilistic, "ranking": c.ranking,
                 "cross_sectional": c.cross_sectional, "explains": c.explains,
                 "min_history": c.min_history, "votes": self.votes, "weight": self.weight,
-                "requires": list(self.requires), "in_demo": self.in_demo, "class": f"{c.__module__}.{c.__qualname__}",
+                "requires": list(self.requires), "in_demo": self.in_demo, "ranks": self.ranks, "class": f"{c.__module__}.{c.__qualname__}",
                 "description": self.description}
 
 
@@ -117,7 +120,7 @@ MODEL_TABLE: tuple[ModelSpec, ...] = (
                              "(spec 001 方案A)", in_demo=False),
     ModelSpec(DeepArForecaster, "DeepAR over a universe: autoregressive Student-t likelihood, "
                                 "sample paths, CRPS; ranks stocks by expected return and risk "
-                                "(spec 000 §3.5)", in_demo=False),
+                                "(spec 000 §3.5)", in_demo=False, ranks=True),
     ModelSpec(FinMambaForecaster, "FinMamba over a universe: industry-masked correlation graph "
                                   "of the session's stocks feeding multi-level Mamba blocks "
                                   "(arXiv 2502.06707)", in_demo=False),
