@@ -45,6 +45,7 @@ LONG_VID = "v" * 100
 
 def appdb_head() -> str:
     """The newest migration (0005 added ``model_inference_run.explanation_json``)."""
+    assert appdb.head_revision() == "0005"
     return "0005"
 
 

@@ -401,6 +401,17 @@ def downgrade(engine: Engine, revision: str) -> None:
     _migrate(engine, command.downgrade, revision)
 
 
+def head_revision() -> str:
+    """The newest Alembic revision shipped in ``data/migrations`` (what ``upgrade`` reaches)."""
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
+    head = ScriptDirectory.from_config(cfg).get_current_head()
+    assert head is not None
+    return head
+
+
 def current_revision(engine: Engine) -> str | None:
     """The Alembic revision the store is at, ``None`` when it was never migrated."""
     with engine.connect() as conn:
