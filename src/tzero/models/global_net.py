@@ -69,7 +69,8 @@ from tzero.models.base import (
 )
 from tzero.models.nets import QUANTILES
 from tzero.training.datasets import SeriesArrays, SeriesInput, series_labels
-from tzero.training.metrics import gate_metrics
+from tzero.training.losses import pinball
+from tzero.training.metrics import daily_ic, gate_metrics, quantile_crps
 from tzero.training.samplers import DateBatchSampler
 from tzero.training.trainer import TrainConfig, Trainer
 
@@ -252,7 +253,7 @@ class GlobalNetForecaster(Forecaster):
         loss = loss + cfg.weight_rank * nn.functional.mse_loss(out["score"], b["y_rank"])
         if "quantiles" in out and cfg.weight_quantile > 0:
             cum = (torch.cumprod(1 + b["y_ret"], dim=1) - 1) * RETURN_SCALE    # [B, H] percent
-            loss = loss + cfg.weight_quantile * pinball(out["quantiles"], cum)
+            loss = loss + cfg.weight_quantile * pinball(out["quantiles"], cum, QUANTILES)
         if "aux_loss" in out:
             loss = loss + out["aux_loss"]
         return loss
@@ -271,7 +272,7 @@ class GlobalNetForecaster(Forecaster):
             m["crps"] = float(np.nanmean(out["crps"])) if len(hold) else None
         elif "quantiles" in out and len(hold):
             cum = np.prod(1 + _label(hold, "y_ret"), axis=1) - 1
-            m["crps"] = quantile_crps(out["quantiles"][:, -1] / RETURN_SCALE, cum)
+            m["crps"] = quantile_crps(out["quantiles"][:, -1] / RETURN_SCALE, cum, QUANTILES)
         return m
 
     def _val_rank_ic(self, net: nn.Module, val: SeriesArrays) -> float:
@@ -591,25 +592,6 @@ def _infer(net: nn.Module, ds: SeriesArrays, batch: int = 2048,
     return {k: np.concatenate(v).astype(np.float64)[order] for k, v in parts.items()}
 
 
-def pinball(pred: torch.Tensor, target: torch.Tensor,
-            quantiles: Sequence[float] = QUANTILES) -> torch.Tensor:
-    """Mean pinball (quantile) loss: ``pred [B, H, Q]`` against ``target [B, H]``."""
-    q = torch.as_tensor(quantiles, dtype=pred.dtype, device=pred.device)   # [Q]
-    diff = target.unsqueeze(-1) - pred                                     # [B, H, Q]
-    return torch.maximum(q * diff, (q - 1) * diff).mean()
-
-
-def quantile_crps(q: np.ndarray, y: np.ndarray, quantiles: Sequence[float] = QUANTILES) -> float:
-    """CRPS approximated from quantiles: 2 × the mean pinball loss over the levels.
-
-    ``q [N, Q]`` predicted quantiles, ``y [N]`` outcomes, same units (Gneiting &
-    Raftery 2007: CRPS = 2 ∫ pinball_τ dτ, here on the Q levels).
-    """
-    lev = np.asarray(quantiles)
-    diff = y[:, None] - q
-    return float(2 * np.mean(np.maximum(lev * diff, (lev - 1) * diff)))
-
-
 def _label(ds: SeriesArrays, key: str) -> np.ndarray:
     return np.asarray(ds.labels[key][ds.end_row])
 
@@ -620,36 +602,6 @@ def _past_return(ds: SeriesArrays, horizon: int) -> np.ndarray:
     start = ds.offsets[ds.sample_series]
     prev = ds.end_row - horizon
     return np.where(prev >= start, np.exp(lc[ds.end_row] - lc[np.maximum(prev, 0)]) - 1, np.nan)
-
-
-def daily_ic(score: np.ndarray, label: np.ndarray, date_idx: np.ndarray, min_n: int = 10) -> dict:
-    """Mean per-date Pearson IC and Spearman Rank IC of ``score`` against ``label``.
-
-    Args:
-        score, label: ``[N]``; date_idx: ``[N]`` date of each sample.
-        min_n: dates with fewer finite pairs are skipped.
-
-    Returns:
-        ``ic``, ``rank_ic`` (means over dates), ``icir``, ``rank_icir`` (mean /
-        std of the daily values, not annualised) and ``ic_dates``; None where
-        undefined.
-    """
-    df = pd.DataFrame({"s": score, "y": label, "d": date_idx}).dropna()
-    ics, rics = [], []
-    for _, g in df.groupby("d"):
-        if len(g) < min_n or g["s"].std() == 0 or g["y"].std() == 0:
-            continue
-        ics.append(np.corrcoef(g["s"], g["y"])[0, 1])
-        rics.append(np.corrcoef(g["s"].rank(), g["y"].rank())[0, 1])
-
-    def stats(x: list[float]) -> tuple[float | None, float | None]:
-        if not x:
-            return None, None
-        a = np.asarray(x)
-        return float(a.mean()), (float(a.mean() / a.std()) if len(a) > 1 and a.std() > 0 else None)
-    ic, icir = stats(ics)
-    ric, ricir = stats(rics)
-    return {"ic": ic, "icir": icir, "rank_ic": ric, "rank_icir": ricir, "ic_dates": len(ics)}
 
 
 __all__ = ["GlobalNetConfig", "GlobalNetForecaster", "daily_ic", "pinball", "quantile_crps",

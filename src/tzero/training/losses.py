@@ -21,7 +21,7 @@ quantile = mean pinball loss of the point forecast at q ∈ {0.1, 0.5, 0.9}.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -88,3 +88,11 @@ def volatility_match_score(pred, target) -> float:
     """Early-stopping metric of spec 002: 1 − |std(pred) − std(actual)| / std(actual)."""
     sp, st = float(pred.std()), float(target.std())
     return 1.0 - abs(sp - st) / (st + EPS)
+
+
+def pinball(pred: torch.Tensor, target: torch.Tensor, quantiles: Sequence[float]) -> torch.Tensor:
+    """Mean pinball (quantile) loss: ``pred [B, H, Q]`` at levels ``quantiles`` (``Q``) against
+    ``target [B, H]`` (Koenker & Bassett 1978)."""
+    q = torch.as_tensor(quantiles, dtype=pred.dtype, device=pred.device)   # [Q]
+    diff = target.unsqueeze(-1) - pred                                     # [B, H, Q]
+    return torch.maximum(q * diff, (q - 1) * diff).mean()

@@ -8,6 +8,8 @@ between forecast and realised return across symbols on each date.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 from sklearn.metrics import f1_score
@@ -92,3 +94,44 @@ def information_coefficients(frame: pd.DataFrame, pred: str = "pred", actual: st
     ic = np.asarray(ics)
     return {"ic": float(np.nanmean(ic)), "rank_ic": float(np.nanmean(rics)),
             "ic_ir": float(np.nanmean(ic) / (np.nanstd(ic) + 1e-12)), "n_dates": len(ics)}
+
+
+def quantile_crps(q: np.ndarray, y: np.ndarray, quantiles: Sequence[float]) -> float:
+    """CRPS approximated from quantiles: 2 × the mean pinball loss over the levels.
+
+    ``q [N, Q]`` predicted quantiles, ``y [N]`` outcomes, same units (Gneiting &
+    Raftery 2007: CRPS = 2 ∫ pinball_τ dτ, here on the Q levels).
+    """
+    lev = np.asarray(quantiles)
+    diff = y[:, None] - q
+    return float(2 * np.mean(np.maximum(lev * diff, (lev - 1) * diff)))
+
+
+def daily_ic(score: np.ndarray, label: np.ndarray, date_idx: np.ndarray, min_n: int = 10) -> dict:
+    """Mean per-date Pearson IC and Spearman Rank IC of ``score`` against ``label``.
+
+    Args:
+        score, label: ``[N]``; date_idx: ``[N]`` date of each sample.
+        min_n: dates with fewer finite pairs are skipped.
+
+    Returns:
+        ``ic``, ``rank_ic`` (means over dates), ``icir``, ``rank_icir`` (mean /
+        std of the daily values, not annualised) and ``ic_dates``; None where
+        undefined.
+    """
+    df = pd.DataFrame({"s": score, "y": label, "d": date_idx}).dropna()
+    ics, rics = [], []
+    for _, g in df.groupby("d"):
+        if len(g) < min_n or g["s"].std() == 0 or g["y"].std() == 0:
+            continue
+        ics.append(np.corrcoef(g["s"], g["y"])[0, 1])
+        rics.append(np.corrcoef(g["s"].rank(), g["y"].rank())[0, 1])
+
+    def stats(x: list[float]) -> tuple[float | None, float | None]:
+        if not x:
+            return None, None
+        a = np.asarray(x)
+        return float(a.mean()), (float(a.mean() / a.std()) if len(a) > 1 and a.std() > 0 else None)
+    ic, icir = stats(ics)
+    ric, ricir = stats(rics)
+    return {"ic": ic, "icir": icir, "rank_ic": ric, "rank_icir": ricir, "ic_dates": len(ics)}
