@@ -57,8 +57,8 @@ def _published_table(rows) -> Table:
 @app.command()
 def train(symbols: list[str] = typer.Option(None, "--symbols", help="local models: the stocks"),
           model: str = typer.Option(None, "--model", help="one model of `tzero models`"),
-          models: str = typer.Option(None, "--models", help="comma-separated (default: the voting "
-                                                            "daily models)"),
+          models: str = typer.Option(None, "--models", help="comma-separated (default: the demo's "
+                                                            "models, the table's in_demo rows)"),
           universe: str = typer.Option(None, "--universe", help="global models: universe name"),
           start: str = typer.Option(None, help="first session of the training data"),
           end: str = typer.Option(None, help="last session of the training data"),
@@ -72,7 +72,8 @@ def train(symbols: list[str] = typer.Option(None, "--symbols", help="local model
     from tzero.registry.train import train_model
     s = _settings()
     names = [model] if model else ([m.strip() for m in models.split(",") if m.strip()] if models
-                                   else table.names(frequency="daily", votes=True))
+                                   else [x.name for x in table.specs(frequency="daily", votes=True)
+                                         if x.in_demo])
     specs = [table.get_spec(n) for n in names]
     d0 = calendar.to_date(start, field="--start") if start else None
     d1 = calendar.to_date(end, field="--end") if end else None
