@@ -145,3 +145,30 @@ def test_cross_sectional_model_is_served_on_the_cross_section(panel: pd.DataFram
     assert sig.model_versions == {name: "v-xs"}
     assert sig.model_votes[name]["expected_return"] == pytest.approx(want, abs=1e-6)
     assert alone["cum_mean"].iloc[-1] != pytest.approx(want, abs=1e-9)
+
+
+def test_ranking_model_ranks_the_universe_in_the_signal(panel: pd.DataFrame,  # noqa: F811
+                                                        members: pd.DataFrame) -> None:  # noqa: F811
+    """The table's ranking model (DeepAR) gives each signal its rank and weight in the
+    universe, and scales the T+0 share by the stock's forecast-risk percentile."""
+    from tzero.signals import policy
+    from tzero.signals.engine import ServedSet, predict_signals
+
+    name = next(s.name for s in table.specs() if s.ranks)
+    model = _FITTED.get(name) or table.model_class(name)(tiny(name)).fit(
+        panel_until(panel, T), universe=members)
+    served = ServedSet({name: {"CSI_300": model}}, {name: {"CSI_300": "v-rank"}}, "CSI_300")
+    day = pd.Timestamp("2022-03-02")
+    holding = panel.loc[panel["ts_code"] == "600519.SH"]
+    sig = predict_signals(holding, served, day, cross_section=panel)[0]
+    r = sig.ranking
+    assert r["model"] == name and r["version_id"] == "v-rank" and r["of"] == 12
+    assert 1 <= r["rank"] <= 12 and 0 < r["risk_percentile"] <= 1 and r["weight"] >= 0
+    base = policy.position_change(sig.t0_intensity, sig.t0_plan)
+    assert sig.suggested_position_change == pytest.approx(
+        policy.ranked_position_change(base, r["risk_percentile"]))
+    plain = predict_signals(holding, served, day)[0]           # no cross-section: no ranking
+    assert plain.ranking == {}
+    blocked = predict_signals(holding, served, day, cross_section=panel,
+                              blocked={name: "test"})[0]
+    assert blocked.ranking == {}

@@ -43,3 +43,12 @@ def test_quantiles_give_the_risk_and_the_cap_leaves_cash() -> None:
     assert rank_stocks(fc.iloc[:0]).empty
     with pytest.raises(ValueError, match="top"):
         rank_stocks(fc, top=0)
+
+
+def test_ranked_position_change_scales_by_risk_percentile_within_the_cap() -> None:
+    from tzero.signals.policy import POSITION_SHARE, ranked_position_change
+
+    assert ranked_position_change(0.2, 0.5) == pytest.approx(0.2)       # the median keeps it
+    assert ranked_position_change(-0.2, 0.0) == pytest.approx(-0.1)     # quietest: half, sign kept
+    assert ranked_position_change(0.3, 1.0) == pytest.approx(max(POSITION_SHARE.values()))
+    assert ranked_position_change(0.0, 1.0) == 0.0

@@ -172,8 +172,10 @@ def _blocked_with_requirements(blocked: dict[str, str] | None) -> dict[str, str]
 
 
 def needs_cross_section(served: ServedSet) -> bool:
-    """True when a served model is ``cross_sectional`` (it must see the universe's session)."""
-    return any(table.model_class(n).cross_sectional for n in served.models)
+    """True when a served model is ``cross_sectional`` (it must see the universe's session)
+    or is the table's ranking model (it ranks the universe)."""
+    return any(table.model_class(n).cross_sectional or table.get_spec(n).ranks
+               for n in served.models)
 
 
 def cross_section_panel(session_factory, store: MarketStore, served: ServedSet,
@@ -221,6 +223,38 @@ def _cross_forecasts(served: ServedSet, cut: pd.DataFrame, cross_section: pd.Dat
     return out
 
 
+def _rankings(served: ServedSet, cut: pd.DataFrame, cross_section: pd.DataFrame | None,
+              as_of, xs_fc: dict[str, pd.DataFrame],
+              blocked: dict[str, str] | None) -> dict[str, dict]:
+    """ts_code → its row of the ranking view of the served ``ranks`` model (the table's
+    DeepAR row) on the universe's session; empty when that model is not served, is
+    blocked, or there is no cross-section to rank."""
+    from tzero.signals.rank import rank_stocks
+
+    for spec in table.specs():
+        m = served.models.get(spec.name, {}).get(served.universe) if spec.ranks else None
+        if m is None or spec.name in (blocked or {}) or cross_section is None:
+            continue
+        fc = xs_fc.get(spec.name)
+        if fc is None:
+            xs = pd.concat([cross_section.loc[~cross_section["ts_code"].isin(
+                cut["ts_code"].unique())], cut])
+            xs = xs.loc[xs["trade_time"] <= as_of].sort_values(["ts_code", "trade_time"])
+            try:
+                fc = m.predict(xs.reset_index(drop=True), as_of)
+            except ModelError:
+                return {}
+        rows = rank_stocks(fc, sorted(cut["ts_code"].unique()))
+        pct = rows["risk"].rank(pct=True)
+        vid = served.versions[spec.name][served.universe]
+        return {r.ts_code: {"model": spec.name, "version_id": vid, "rank": int(r.rank),
+                            "of": len(rows), "expected_return": float(r.expected_return),
+                            "risk": float(r.risk), "ratio": float(r.ratio),
+                            "weight": float(r.weight), "risk_percentile": float(p)}
+                for r, p in zip(rows.itertuples(index=False), pct, strict=True)}
+    return {}
+
+
 def predict_signals(panel: pd.DataFrame, served: ServedSet, as_of=None, horizon: int = 5,
                     blocked: dict[str, str] | None = None,
                     skip_uncovered: bool = False,
@@ -237,7 +271,10 @@ def predict_signals(panel: pd.DataFrame, served: ServedSet, as_of=None, horizon:
     answers for the symbols it can); without, it raises. A ``cross_sectional``
     model forecasts every symbol in one call on ``cross_section`` (the
     universe's members, :func:`cross_section_panel`) plus the panel's symbols;
-    without it, on the panel's symbols only.
+    without it, on the panel's symbols only. When the table's ranking model
+    (``ranks``: DeepAR) serves and a cross-section is given, each signal
+    carries the stock's ``ranking`` in the universe and its
+    ``suggested_position_change`` is scaled by its forecast-risk percentile.
 
     Raises:
         CalendarError: ``as_of`` outside the calendar. ModelError: no forecast for a
@@ -248,6 +285,7 @@ def predict_signals(panel: pd.DataFrame, served: ServedSet, as_of=None, horizon:
     blocked = _blocked_with_requirements(blocked) if blocked else blocked
     weights = {s.name: s.weight for s in table.specs()}
     xs_fc = _cross_forecasts(served, cut, cross_section, as_of)
+    ranks = _rankings(served, cut, cross_section, as_of, xs_fc, blocked)
     out = []
     for code, bars in cut.groupby("ts_code", sort=True):
         fcs, vids = {}, {}
@@ -282,7 +320,8 @@ def predict_signals(panel: pd.DataFrame, served: ServedSet, as_of=None, horizon:
         ind = {k: float(v) for k, v in ind_row.items() if pd.notna(v)}
         ind["close"] = float(bars["close"].iloc[-1])
         out.append(build_signal(code, last, fcs, {n: v for n, v in vids.items() if n not in (blocked or {})},
-                                horizon, ind, blocked=blocked, weights=weights))
+                                horizon, ind, blocked=blocked, weights=weights,
+                                ranking=ranks.get(str(code))))
     return out
 
 

@@ -21,6 +21,8 @@ sell-dominated micro-structure shrinks or pauses it.
 
 from __future__ import annotations
 
+import numpy as np
+
 VOL_LOW = 0.008
 VOL_HIGH = 0.035
 VOL_EXTREME = 0.06
@@ -105,3 +107,26 @@ def risk_labels(regime: str | None, regime_prob: float | None, daily_vol: float,
     if deviation is not None and abs(deviation) >= DEVIATION_BAND:
         out.append("stretched_above_equilibrium" if deviation > 0 else "stretched_below_equilibrium")
     return out
+
+
+#: Bounds of the ranking scale of :func:`ranked_position_change` (0.5× .. 1.5×).
+RANK_SCALE = (0.5, 1.5)
+
+
+def ranked_position_change(change: float, risk_percentile: float) -> float:
+    """Scale today's T+0 share by the holding's forecast-risk percentile in the universe.
+
+    A ranking model's risk (the forecast σ of the 5-session return, spec 000
+    §3.5: "which stocks are worth trading around") says how much room a
+    day's 做T has: a holding at the universe's median keeps ``change``, the
+    most volatile gets 1.5×, the quietest 0.5×; the result stays within the
+    intensity table's largest share (:data:`POSITION_SHARE`) and keeps the sign.
+
+    Args:
+        change: :func:`position_change` output (decimal share of the position).
+        risk_percentile: 0 (least risk in the universe) .. 1 (most).
+    """
+    lo, hi = RANK_SCALE
+    scale = lo + (hi - lo) * min(max(float(risk_percentile), 0.0), 1.0)
+    cap = max(POSITION_SHARE.values())
+    return float(np.sign(change) * min(abs(change) * scale, cap))

@@ -61,6 +61,7 @@ class Signal:
     horizon_unit: str = "session"
     blocked_models: dict[str, str] = field(default_factory=dict)
     quantiles: dict[str, float] = field(default_factory=dict)
+    ranking: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         """JSON-ready dict (floats rounded to 6 places, NaN → None)."""
@@ -106,7 +107,8 @@ def _first(votes: dict[str, dict], key: str) -> dict:
 def build_signal(ts_code: str, as_of: pd.Timestamp, forecasts: dict[str, pd.DataFrame],
                  versions: dict[str, str], horizon: int = 5, indicators: dict | None = None,
                  blocked: dict[str, str] | None = None,
-                 weights: dict[str, float] | None = None) -> Signal:
+                 weights: dict[str, float] | None = None,
+                 ranking: dict | None = None) -> Signal:
     """Combine per-model forecast frames of one symbol into a :class:`Signal`.
 
     Args:
@@ -124,6 +126,11 @@ def build_signal(ts_code: str, as_of: pd.Timestamp, forecasts: dict[str, pd.Data
             no forecast (NaN numbers) and says ``pause`` / ``hold``.
         weights: model name → weight of its vote (default 1 each; the model
             table's ``weight``); recorded in each vote as ``weight``.
+        ranking: the stock's row of the ranking view (:func:`tzero.signals.rank.rank_stocks`
+            plus ``model``, ``version_id``, ``of`` and ``risk_percentile``); when
+            given, ``suggested_position_change`` is scaled by the risk percentile
+            (:func:`tzero.signals.policy.ranked_position_change`) and the row is
+            kept in ``ranking``.
 
     The regime comes from the first vote that carries one (the HMM's), the
     equilibrium deviation from the first that carries one (ARIMA's), and the
@@ -164,6 +171,8 @@ def build_signal(ts_code: str, as_of: pd.Timestamp, forecasts: dict[str, pd.Data
     confidence = float(min(1.0, abs(pu - pdn)) * agree)
     risk = policy.risk_labels(regime, rprob, daily_vol, deviation)
     change = policy.position_change(intensity, plan)
+    if ranking:
+        change = policy.ranked_position_change(change, ranking["risk_percentile"])
     sig = Signal(
         ts_code=ts_code, as_of=str(pd.Timestamp(as_of).date()), horizon=horizon,
         prob_up=pu, prob_flat=pflat, prob_down=pdn, expected_return=er, expected_volatility=ev,
@@ -171,6 +180,7 @@ def build_signal(ts_code: str, as_of: pd.Timestamp, forecasts: dict[str, pd.Data
         t0_intensity=intensity, t0_plan=plan, suggested_position_change=change, risk_labels=risk,
         confidence=confidence, model_votes=votes, model_versions=dict(versions),
         explanation="", indicators=indicators or {}, blocked_models=blocked, quantiles=quantiles,
+        ranking=dict(ranking or {}),
     )
     sig.explanation = explain(sig)
     return sig
