@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from tzero.models.nets import summed_condition
+
 
 class LSTMDualHead(nn.Module):
     """Basic model: one unidirectional LSTM layer, last step, dropout, dual head.
@@ -151,9 +153,7 @@ class SharedLstmNet(nn.Module):
         """``[B, T, F], [B], [B, S]`` → ``logits [B, 2]``, ``ret [B, H]`` (percent), ``score [B]``
         (the dict contract of :mod:`tzero.models.nets`)."""
         out, _ = self.lstm(x)                                   # [B, T, F] -> [B, T, H]
-        cond = self.symbol(symbol_id)                           # [B] -> [B, E]
-        for k, emb in enumerate(self.static):
-            cond = cond + emb(static_id[:, k])                  # [B, E]
+        cond = summed_condition(self.symbol, self.static, symbol_id, static_id)   # [B, E]
         h = self.body(torch.cat([out[:, -1], cond], dim=-1))    # [B, H + E] -> [B, H]
         return {"logits": self.fc_direction(h), "ret": self.fc_magnitude(h),
                 "score": self.fc_score(h).squeeze(-1)}

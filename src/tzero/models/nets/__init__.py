@@ -28,5 +28,25 @@ then feeds one session per batch (every window ends on the same date), so
 the mixing never crosses dates and never sees a later session.
 """
 
+import torch
+from torch import nn
+
 #: Quantile levels of the ``quantiles`` output (match ``tzero.models.base.QUANTILE_COLUMNS``).
 QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
+
+
+def static_embeddings(symbol: nn.Embedding, static: nn.ModuleList, symbol_id: torch.Tensor,
+                      static_id: torch.Tensor) -> list[torch.Tensor]:
+    """The symbol embedding then one embedding per static field: ``1 + S`` tensors ``[B, E]``
+    (ids ``[B]`` and ``[B, S]``; id 0 maps to the zero vector of ``padding_idx=0``)."""
+    return [symbol(symbol_id)] + [emb(static_id[:, k]) for k, emb in enumerate(static)]
+
+
+def summed_condition(symbol: nn.Embedding, static: nn.ModuleList, symbol_id: torch.Tensor,
+                     static_id: torch.Tensor) -> torch.Tensor:
+    """Symbol embedding plus the summed static-field embeddings: ``[B], [B, S]`` → ``[B, E]``."""
+    cond = symbol(symbol_id)                                               # [B] -> [B, E]
+    for k, emb in enumerate(static):
+        cond = cond + emb(static_id[:, k])                                 # [B, E]
+    return cond
+

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.distributions import Distribution, Normal, StudentT
 
-from tzero.models.nets import QUANTILES
+from tzero.models.nets import QUANTILES, static_embeddings
 
 #: Likelihoods ``DeepArNet`` supports.
 LIKELIHOODS = ("studentt", "gaussian")
@@ -144,8 +144,7 @@ class DeepArNet(nn.Module):
     # ---------------------------------------------------------------- pieces
     def _static(self, symbol_id: torch.Tensor, static_id: torch.Tensor) -> torch.Tensor:
         """``[B], [B, S]`` → concatenated static embedding ``[B, E (1 + S)]``."""
-        embs = [self.symbol(symbol_id)] + [emb(static_id[:, k])
-                                           for k, emb in enumerate(self.static)]
+        embs = static_embeddings(self.symbol, self.static, symbol_id, static_id)
         return torch.cat(embs, dim=-1)
 
     def _encode(self, x: torch.Tensor, s: torch.Tensor) -> State:

@@ -27,6 +27,8 @@ from mambapy.mamba import Mamba, MambaConfig
 from torch import nn
 from torch.nn import functional as F
 
+from tzero.models.nets import summed_condition
+
 #: Added to a norm before dividing (Pearson correlation of flat return series).
 _CORR_EPS = 1e-8
 
@@ -242,9 +244,7 @@ class FinMambaNet(nn.Module):
             seq = _pool_to_end(h, 2 ** level)                   # [B, T, d] -> [B, ceil(T/2^l), d]
             last.append(mamba(seq)[:, -1])                      # [B, d]
         z = self.fuse(torch.cat(last, dim=-1))                  # [B, levels*d] -> [B, d]
-        cond = self.symbol(symbol_id)                           # [B] -> [B, E]
-        for k, emb in enumerate(self.static):
-            cond = cond + emb(static_id[:, k])                  # [B, E]
+        cond = summed_condition(self.symbol, self.static, symbol_id, static_id)   # [B, E]
         z = self.body(torch.cat([z, cond], dim=-1))             # [B, d + E] -> [B, d]
         return {"logits": self.fc_direction(z),                 # [B, 2]
                 "ret": self.fc_magnitude(z),                    # [B, H]

@@ -11,6 +11,8 @@ from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils.parametrizations import weight_norm as _weight_norm
 
+from tzero.models.nets import summed_condition
+
 
 def tcn_receptive_field(kernel_size: int, levels: int) -> int:
     """Receptive field of ``levels`` residual blocks of two convs, dilations 1, 2, 4, ….
@@ -135,10 +137,7 @@ class TcnNet(nn.Module):
 
     def condition(self, symbol_id: torch.Tensor, static_id: torch.Tensor) -> torch.Tensor:
         """Symbol embedding + summed static-field embeddings: ``[B], [B, S]`` → ``[B, E]``."""
-        cond = self.symbol(symbol_id)                                       # [B] -> [B, E]
-        for k, emb in enumerate(self.static):
-            cond = cond + emb(static_id[:, k])                              # [B, E]
-        return cond
+        return summed_condition(self.symbol, self.static, symbol_id, static_id)
 
     def forward(self, x: torch.Tensor, symbol_id: torch.Tensor,
                 static_id: torch.Tensor) -> dict[str, torch.Tensor]:

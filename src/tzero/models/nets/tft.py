@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tzero.models.nets import QUANTILES
+from tzero.models.nets import QUANTILES, static_embeddings
 
 
 class GatedLinearUnit(nn.Module):
@@ -232,8 +232,7 @@ class TftNet(nn.Module):
     def static_context(self, symbol_id: torch.Tensor, static_id: torch.Tensor
                        ) -> tuple[torch.Tensor, ...]:
         """``[B], [B, S]`` → ``(c_s, c_e, c_h, c_c)``, each ``[B, d]``, and weights ``[B, 1+S]``."""
-        embs = [self.symbol(symbol_id)] + [emb(static_id[:, k])
-                                           for k, emb in enumerate(self.static)]
+        embs = static_embeddings(self.symbol, self.static, symbol_id, static_id)
         e = torch.stack(embs, dim=1)                          # [B, 1+S, E]
         zeta, w = self.static_vsn(e)                          # [B, d], [B, 1+S]
         return (self.ctx_selection(zeta), self.ctx_enrichment(zeta), self.ctx_hidden(zeta),

@@ -11,6 +11,8 @@ import math
 import torch
 from torch import nn
 
+from tzero.models.nets import summed_condition
+
 
 def sinusoidal_encoding(max_len: int, d_model: int) -> torch.Tensor:
     """Fixed sine/cosine positional encoding (Vaswani et al. 2017, §3.5).
@@ -172,10 +174,7 @@ class TransformerNet(nn.Module):
 
     def condition(self, symbol_id: torch.Tensor, static_id: torch.Tensor) -> torch.Tensor:
         """Symbol embedding + summed static-field embeddings: ``[B], [B, S]`` → ``[B, E]``."""
-        cond = self.symbol(symbol_id)                                       # [B] -> [B, E]
-        for k, emb in enumerate(self.static):
-            cond = cond + emb(static_id[:, k])                              # [B, E]
-        return cond
+        return summed_condition(self.symbol, self.static, symbol_id, static_id)
 
     def forward(self, x: torch.Tensor, symbol_id: torch.Tensor,
                 static_id: torch.Tensor) -> dict[str, torch.Tensor]:
