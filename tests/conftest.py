@@ -168,3 +168,58 @@ def app_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AppDB]:
     finally:
         with admin.connect() as c:
             c.execute(text(drop))
+
+
+#: Long-standing CSI 300 members: the small universe the comparison tests score.
+COMPARE_CODES = ("600000", "600009", "600016", "600028", "600030", "600036", "600048", "600050",
+                 "600104", "600276", "600309", "600519", "600585", "600690", "600887", "600900",
+                 "601088", "601166", "601318", "601328", "601398", "601668", "601857", "601888")
+COMPARE_MODELS = ("tcn", "arima")
+COMPARE_RANGE = ("2022-03-01", "2022-12-30")
+
+
+@dataclass
+class CompareHome:
+    """A ``TZERO_HOME`` with a small real CSI 300 store and one stored comparison run."""
+
+    home: Path
+    result: dict
+
+
+@pytest.fixture(scope="session")
+def compare_home(tmp_path_factory: pytest.TempPathFactory) -> CompareHome:
+    """Real bars of :data:`COMPARE_CODES` + the CSI 300 index with their adj_factor, and one
+    ``run_compare`` of :data:`COMPARE_MODELS` on CSI_300 over :data:`COMPARE_RANGE` (fast,
+    per-stock models on a 12-stock sample), stored in the home's SQLite app store."""
+    from tzero.data.appdb import open_app_store
+    from tzero.data.ingest import ingest_table, ingest_tdx
+    from tzero.data.store import MarketStore
+    from tzero.research.compare import run_compare
+
+    s0 = get_settings()
+    if s0.tdx_dir is None or s0.data_dir is None or not (s0.tdx_dir / "vipdoc").is_dir():
+        pytest.skip("shared data absent: no tdx/vipdoc under the shared data folder")
+    root = tmp_path_factory.mktemp("compare")
+    tdx = root / "tdx"
+    for code in (*COMPARE_CODES, "000300"):
+        ex = "sh" if code.startswith("6") or code == "000300" else "sz"
+        src = s0.tdx_dir / "vipdoc" / ex / "lday" / f"{ex}{code}.day"
+        dst = tdx / "vipdoc" / ex / "lday" / src.name
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, dst)
+    codes = [f"{c}.{'SH' if c.startswith('6') else 'SZ'}" for c in COMPARE_CODES] + ["000300.SH"]
+    adj = pd.read_parquet(s0.data_dir / "reference" / "adj_factor.parquet",
+                          filters=[("ts_code", "in", codes)])
+    adj.to_parquet(root / "adj.parquet", index=False)
+    settings = get_settings(home=root / "home")
+    store = MarketStore(settings.store_dir)
+    ingest_tdx(store, tdx)
+    ingest_table(store, root / "adj.parquet", "adj_factor")
+    engine, Session = open_app_store(settings.app_db_url)
+    try:
+        result = run_compare(Session, store, settings, "CSI_300", models=list(COMPARE_MODELS),
+                             start=COMPARE_RANGE[0], end=COMPARE_RANGE[1], fast=True,
+                             sample_size=12, n_jobs=1)
+    finally:
+        engine.dispose()
+    return CompareHome(settings.home, result)

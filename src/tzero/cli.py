@@ -203,6 +203,7 @@ def _signals_table(signals) -> Table:
 
 def _register_lifecycle() -> None:
     from tzero import (  # noqa: F401  (register their commands on `app`)
+        cli_compare,
         cli_lifecycle,
         cli_models,
         cli_research,

@@ -292,7 +292,9 @@ def test_real_topk_walk_forward_runs_and_is_judged(real_panel):
     assert judge(perf).status in {"kept", "watch", "blocked"}
 
 
-@pytest.mark.parametrize("costs", [CostModel(), QLIB_PRESET], ids=["ashare", "qlib"])
+@pytest.mark.parametrize("costs", [CostModel(), QLIB_PRESET, CostModel(fee_scale=2.0),
+                                   CostModel(fee_scale=0.5)],
+                         ids=["ashare", "qlib", "ashare-x2", "ashare-x0.5"])
 def test_fast_fee_table_equals_cost_model_fees(costs):
     from tzero.backtest.topk import _FeeTable
     from tzero.market.calendar import sessions
@@ -307,3 +309,14 @@ def test_fast_fee_table_equals_cost_model_fees(costs):
         price, shares = float(np.round(rng.uniform(1, 300), 2)), float(rng.integers(1, 500) * 100)
         assert table(j, t, side, price, shares) == costs.fees(codes[j], side, price, shares,
                                                                days[t])
+
+
+def test_fee_scale_multiplies_every_fee_term():
+    base, double = CostModel(), CostModel(fee_scale=2.0)
+    f1 = base.fees("600000.SH", "sell", 10.0, 10_000, "2023-09-01")
+    f2 = double.fees("600000.SH", "sell", 10.0, 10_000, "2023-09-01")
+    assert f2.commission == pytest.approx(2 * f1.commission)
+    assert f2.stamp_duty == pytest.approx(2 * f1.stamp_duty)
+    assert f2.transfer_fee == pytest.approx(2 * f1.transfer_fee, abs=0.011)
+    with pytest.raises(ValueError, match="fee_scale"):
+        CostModel(fee_scale=-1.0)

@@ -32,8 +32,8 @@ from tzero.settings import get_settings
 TABLES = {"lstm_training_run", "lstm_model_version", "lstm_current_version",
           "lstm_prediction_log", "lstm_accuracy_record", "lstm_training_failure", "alert_log", "service_job", "research_variant",
           "model_universe_config", "stock_static_features", "model_train_run",
-          "model_inference_run", "quant_unified_signal"}
-HEAD = "0005"
+          "model_inference_run", "quant_unified_signal", "research_compare_run"}
+HEAD = "0006"
 #: 5 MiB: far past MySQL's 64 KiB BLOB, so only LONGBLOB keeps it whole.
 BLOB_BYTES = 5 * 1024 * 1024
 #: Microseconds and a 16-digit float: MySQL's DATETIME/FLOAT would round both.
@@ -99,6 +99,12 @@ def _rows() -> list[appdb.Base]:
                               params='{"topk": 50, "n_drop": 5}', status="blocked",
                               reasons='["DSR 0.51 < 0.95 over 12 variants"]',
                               oos_metrics='{"sharpe": 0.166}', is_metrics=None, n_trials=12),
+        appdb.CompareRun(run_id="compare-20240315T145958-ab12cd", created_at=STAMP,
+                         universe="CSI_300", start_date=date(2019, 1, 2),
+                         end_date=date(2023, 2, 22), code_version="tzero 0.1.0 (623661a)",
+                         data_first=date(2015, 9, 2), data_last=date(2023, 2, 24), fast=True,
+                         n_models=15, result_json='{"rows": [], "note": "沪深300"}'
+                         + " " * BLOB_BYTES),
         appdb.UniverseConfig(universe_name="MY_WATCHLIST", description="自选股",
                              config_json='{"kind": "list", "ts_codes": ["600519.SH"]}',
                              enabled=False, created_at=STAMP, updated_at=STAMP),

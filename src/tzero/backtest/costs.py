@@ -62,6 +62,9 @@ class CostModel:
         open_cost: Qlib flat rate on buys (decimal); with ``close_cost`` it
             replaces commission, stamp duty and transfer fee.
         close_cost: Qlib flat rate on sells (decimal).
+        fee_scale: multiplies every fee term (commission and its minimum,
+            stamp duty, transfer fee; the Qlib rates): 0.5 and 2 are the cost
+            levels of the robustness matrix (spec 003 §3); 1 = the real fees.
     """
 
     commission_rate: float = 0.00025
@@ -71,9 +74,10 @@ class CostModel:
     transfer_fee: bool = True
     open_cost: float | None = None
     close_cost: float | None = None
+    fee_scale: float = 1.0
 
     def __post_init__(self) -> None:
-        for name in ("commission_rate", "min_commission", "slippage_bps"):
+        for name in ("commission_rate", "min_commission", "slippage_bps", "fee_scale"):
             v = getattr(self, name)
             if not (np.isfinite(v) and v >= 0):
                 raise ValueError(f"CostModel.{name} must be a finite number >= 0, got {v!r}")
@@ -127,16 +131,17 @@ class CostModel:
         rules.buy_lot(ts_code)  # indices cannot be traded
         if self.qlib_mode:
             rate = self.open_cost if side == "buy" else self.close_cost
-            c = float(round_fen(max(value * rate, self.min_commission)))
+            c = float(round_fen(max(value * rate, self.min_commission) * self.fee_scale))
             return Fees(c, 0.0, 0.0, c)
-        commission = float(round_fen(max(value * self.commission_rate, self.min_commission)))
+        k = self.fee_scale
+        commission = float(round_fen(max(value * self.commission_rate, self.min_commission) * k))
         statutory = board_of(ts_code) != "fund"
         stamp = 0.0
         if self.stamp_duty and statutory:
-            stamp = float(round_fen(value * rules.stamp_duty_rate(date, side)))
+            stamp = float(round_fen(value * rules.stamp_duty_rate(date, side) * k))
         transfer = 0.0
         if self.transfer_fee and statutory:
-            transfer = float(round_fen(rules.transfer_fee(ts_code, date, price, shares)))
+            transfer = float(round_fen(rules.transfer_fee(ts_code, date, price, shares) * k))
         return Fees(commission, stamp, transfer, float(round_fen(commission + stamp + transfer)))
 
     def fee_arrays(self, ts_code: str, dates) -> dict[str, np.ndarray]:
@@ -160,6 +165,8 @@ class CostModel:
             ``transfer_per_share``, ``transfer_min``; plus ``slippage`` (decimal,
             a scalar array of shape ``[N]`` too). In Qlib mode the commission
             arrays hold ``open_cost``/``close_cost`` and the rest is zero.
+            ``fee_scale`` is not applied here: the caller multiplies each
+            rounded term by it (:class:`tzero.backtest.topk._FeeTable` does).
 
         Raises:
             RuleError: an index ts_code or a date no schedule covers.

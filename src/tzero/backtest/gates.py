@@ -41,7 +41,7 @@ from tzero.data.appdb import ResearchVariant
 from tzero.data.model_runs import json_safe  # noqa: F401  (re-exported: the report and xs_eval use it)
 
 STATUSES = ("kept", "watch", "blocked")
-STRATEGIES = ("t0", "topk", "daily")
+STRATEGIES = ("t0", "topk", "daily", "compare")
 
 
 @dataclass(frozen=True)

@@ -464,6 +464,8 @@ def simulate_t0(bars: pd.DataFrame, actions: np.ndarray, config: T0Config, *,
     days = day_of[starts].to_numpy().astype("datetime64[D]")
     close = bars["close"].to_numpy(np.float64)
     lim = _day_limits(ts_code, days, close[day_start[1:] - 1], config.is_st, prev_close)
+    if config.costs.fee_scale != 1.0:
+        raise ValueError("the T+0 simulator charges the real fees only: CostModel.fee_scale must be 1")
     arrays = config.costs.fee_arrays(ts_code, days)
     fee = np.column_stack([arrays[k] for k in _FEE_KEYS]).astype(np.float64)
     tr_i, tr_f, rt, day_i, day_f, rej = _t0_kernel(

@@ -235,10 +235,11 @@ class _FeeTable:
         a = self.terms[k]
         v = abs(price * shares)
         rate = a["commission_buy" if side == "buy" else "commission_sell"][t]
-        c = float(round_fen(max(v * rate, a["min_commission"][t])))
-        sd = float(round_fen(v * a["stamp_buy" if side == "buy" else "stamp_sell"][t]))
+        s = self.costs.fee_scale
+        c = float(round_fen(max(v * rate, a["min_commission"][t]) * s))
+        sd = float(round_fen(v * a["stamp_buy" if side == "buy" else "stamp_sell"][t] * s))
         tf = float(round_fen(max(v * a["transfer_rate"][t] + abs(shares) * a["transfer_per_share"][t],
-                                 a["transfer_min"][t])))
+                                 a["transfer_min"][t]) * s))
         return Fees(c, sd, tf, float(round_fen(c + sd + tf)))
 
 

@@ -224,6 +224,27 @@ class ResearchVariant(Base):
     n_trials: Mapped[int] = mapped_column(Integer)
 
 
+class CompareRun(Base):
+    """One ``tzero compare`` run (spec 003 §3): every model on one yardstick.
+
+    ``result_json`` holds the whole result (metrics, verdicts, robustness
+    cells, curves; :func:`tzero.research.compare.run_compare`); the verdicts
+    are also rows of :class:`ResearchVariant` with strategy ``compare``.
+    """
+
+    __tablename__ = "research_compare_run"
+    run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(Stamp)
+    universe: Mapped[str] = mapped_column(String(32), index=True)
+    start_date: Mapped[date] = mapped_column(Date)
+    end_date: Mapped[date] = mapped_column(Date)
+    code_version: Mapped[str] = mapped_column(String(80))
+    data_first: Mapped[date | None] = mapped_column(Date)
+    data_last: Mapped[date | None] = mapped_column(Date)
+    fast: Mapped[bool] = mapped_column(Boolean)
+    n_models: Mapped[int] = mapped_column(Integer)
+    result_json: Mapped[str] = mapped_column(LongText)
+
 
 class UniverseConfig(Base):
     """A named stock universe and its rules (spec 000 §6.1 ``model_universe_config``).

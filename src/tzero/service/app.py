@@ -31,7 +31,7 @@ from tzero.registry import versions
 from tzero.service.deps import ServiceState
 from tzero.service.jobs import JobRunner
 from tzero.service.plots import NoVersion
-from tzero.service.routers import health, jobs, kline, lstm, signals
+from tzero.service.routers import health, jobs, kline, lstm, research, signals
 from tzero.settings import Settings, get_settings
 
 log = logging.getLogger("tzero.service")
@@ -50,6 +50,11 @@ def _error(status: int):
 
 def _index() -> FileResponse | HTMLResponse:
     page = STATIC_DIR / "index.html"
+    return FileResponse(page) if page.is_file() else HTMLResponse(_NO_PAGE)
+
+
+def _compare_page() -> FileResponse | HTMLResponse:
+    page = STATIC_DIR / "compare.html"
     return FileResponse(page) if page.is_file() else HTMLResponse(_NO_PAGE)
 
 
@@ -92,9 +97,10 @@ def create_app(settings: Settings | None = None, lstm_config: LstmConfig | None 
     app.add_exception_handler(ModelError, _error(409))
     app.add_exception_handler(TzeroError, _error(400))
     app.add_exception_handler(ValueError, _error(400))
-    for r in (lstm, signals, kline, health, jobs):
+    for r in (lstm, signals, kline, health, jobs, research):
         app.include_router(r.router)
     app.add_api_route("/", _index, include_in_schema=False, response_model=None)
     app.add_api_route("/lstm", _index, include_in_schema=False, response_model=None)
+    app.add_api_route("/compare", _compare_page, include_in_schema=False, response_model=None)
     app.mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static")
     return app

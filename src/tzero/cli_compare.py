@@ -1,0 +1,105 @@
+"""``tzero compare``: every model and baseline on one yardstick, judged and stored (spec 003 §3)."""
+
+from __future__ import annotations
+
+import math
+import os
+
+import typer
+from rich.table import Table
+
+from tzero.cli import _print_json, _progress, _settings, _store, app, out
+from tzero.errors import TzeroError
+
+
+def _f(v, spec: str) -> str:
+    return "—" if v is None or (isinstance(v, float) and not math.isfinite(v)) else format(v, spec)
+
+
+def compare_table(res: dict) -> Table:
+    """The comparison as a Rich table: one row per model/baseline, verdict last."""
+    st = res["settings"]
+    t = Table(title=f"{res['universe']} {st['start']}..{st['end']} ({st['n_sessions']} sessions, "
+                    f"refit {st['refit']}; run {res['run_id']})")
+    cols = ("model", "members", "Rank IC", "RICIR", "IC", "dir acc", "MSE×1e3", "CRPS",
+            "50/5 ex/yr", "30/3 ex/yr", "ex CSI300", "maxDD", "Sharpe", "DSR", "turnover",
+            "fit s", "ms/day", "verdict")
+    for c in cols:
+        t.add_column(c, overflow="fold")
+    for r in res["rows"]:
+        m = r["metrics"]
+        b = r.get("book") or "k50d5"
+        t.add_row(r["name"], r["members"], _f(m.get("rank_ic"), ".4f"), _f(m.get("rank_icir"), ".3f"),
+                  _f(m.get("ic"), ".4f"), _f(m.get("direction_accuracy"), ".1%"),
+                  _f(None if m.get("mse") is None else m["mse"] * 1e3, ".3f"),
+                  _f(m.get("crps"), ".4f"), _f(m.get(f"{b}_excess_ew_annual"), "+.1%"),
+                  _f(m.get("k30d3_excess_ew_annual"), "+.1%"),
+                  _f(m.get(f"{b}_excess_csi300_annual"), "+.1%"),
+                  _f(m.get(f"{b}_max_drawdown"), ".1%"), _f(m.get(f"{b}_sharpe"), ".2f"),
+                  _f((r.get("gate") or {}).get("dsr"), ".2f"), _f(m.get(f"{b}_turnover"), ".1%"),
+                  _f(r.get("fit_seconds"), ".0f"), _f(r.get("predict_ms"), ".1f"),
+                  f"{r['verdict']['status']}: {'; '.join(r['verdict']['reasons'])}")
+    return t
+
+
+@app.command()
+def compare(universe: str = typer.Option("CSI_300", "--universe", help="universe to score"),
+            models: str = typer.Option("all", "--models",
+                                       help="all, or model names separated by commas"),
+            start: str = typer.Option("2019-01-02", "--start", help="first evaluated session"),
+            end: str = typer.Option(None, "--end", help="last evaluated session (default: the "
+                                    "last one with a tradeable label)"),
+            fast: bool = typer.Option(True, "--fast/--full", help="quick configs, one fit "
+                                      "(default) or full configs refitted yearly"),
+            refit: str = typer.Option(None, "--refit", help="none | yearly | monthly "
+                                      "(default: none with --fast, yearly with --full)"),
+            sample: int = typer.Option(None, "--sample", help="members a per-stock model is "
+                                       "fitted on (default: 30 with --fast, all with --full)"),
+            cache: bool = typer.Option(True, "--cache/--no-cache",
+                                       help="reuse cached forecasts of an identical fit"),
+            jobs: int = typer.Option(os.cpu_count() or 1, "--jobs",
+                                     help="processes of the per-stock fits"),
+            as_json: bool = typer.Option(False, "--json", help="print the whole result as JSON")
+            ) -> None:
+    """Every model of the table and the baselines on one walk-forward split, judged and stored.
+
+    IC, ICIR, Rank IC, Rank ICIR, direction accuracy, MSE, CRPS, TopkDropout 50/5 and 30/3
+    after A-share costs (excess over equal weight and CSI 300), max drawdown, Sharpe, PSR,
+    DSR, turnover, fit and predict times; the gates' verdict with the robustness matrix and
+    the meta-label filter. Blocked models stop voting in served signals.
+    """
+    from tzero.data.appdb import open_app_store
+    from tzero.models import table
+    from tzero.research.compare import daily_models, run_compare
+
+    names = None if models.strip() in ("", "all") else [m.strip() for m in models.split(",")
+                                                         if m.strip()]
+    known = set(daily_models())
+    for n in names or []:
+        if n not in known:
+            table.get_spec(n)          # an unknown name raises with the known ones listed
+            raise TzeroError(f"--models: {n} is an intraday model; compare judges daily models "
+                             f"({', '.join(sorted(known))})")
+    s = _settings()
+    engine, Session = open_app_store(s.app_db_url)
+    total = len(names or known) + 4
+    try:
+        with _progress(as_json) as pb:
+            task = pb.add_task("compare", total=total)
+
+            def note(msg: str) -> None:
+                pb.update(task, description=f"compare: {msg}"[:90])
+                if msg.endswith(": measured"):
+                    pb.advance(task)
+
+            res = run_compare(Session, _store(s), s, universe, models=names, start=start, end=end,
+                              fast=fast, refit=refit, sample_size=sample, use_cache=cache,
+                              n_jobs=jobs, progress=note)
+    finally:
+        engine.dispose()
+    if as_json:
+        _print_json(res)
+        return
+    out.print(compare_table(res))
+    for name, why in res["failed"].items():
+        out.print(f"[yellow]{name} could not be scored:[/yellow] {why}")
