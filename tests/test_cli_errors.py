@@ -118,3 +118,14 @@ def test_database_error_mid_command_is_one_line_exit_2(home: Path) -> None:
     err = one_line(r.stderr)
     assert "app store failed mid-command" in err and "lstm_model_version" in err
     assert "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (("compare", "--models", "no_such_model"), "no_such_model"),
+    (("compare", "--models", "intraday_lstm"), "intraday"),
+    (("compare", "--refit", "weekly", "--models", "arima"), "refit"),
+])
+def test_compare_usage_errors_exit_2_in_one_line(home: Path, args, needle: str) -> None:
+    r = tzero(home, *args)
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert needle in one_line(r.stderr) and "Traceback" not in r.stderr

@@ -80,6 +80,13 @@ def compare(universe: str = typer.Option("CSI_300", "--universe", help="universe
             table.get_spec(n)          # an unknown name raises with the known ones listed
             raise TzeroError(f"--models: {n} is an intraday model; compare judges daily models "
                              f"({', '.join(sorted(known))})")
+    if refit not in (None, "none", "yearly", "monthly"):
+        raise TzeroError(f"--refit must be none, yearly or monthly, got {refit!r}")
+    from tzero.market import calendar
+    start_d = calendar.to_date(start, field="--start")
+    end_d = calendar.to_date(end, field="--end") if end else None
+    if sample is not None and sample < 2:
+        raise TzeroError(f"--sample must be at least 2 stocks, got {sample}")
     s = _settings()
     engine, Session = open_app_store(s.app_db_url)
     total = len(names or known) + 4
@@ -92,7 +99,7 @@ def compare(universe: str = typer.Option("CSI_300", "--universe", help="universe
                 if msg.endswith(": measured"):
                     pb.advance(task)
 
-            res = run_compare(Session, _store(s), s, universe, models=names, start=start, end=end,
+            res = run_compare(Session, _store(s), s, universe, models=names, start=start_d, end=end_d,
                               fast=fast, refit=refit, sample_size=sample, use_cache=cache,
                               n_jobs=jobs, progress=note)
     finally:

@@ -110,6 +110,20 @@ def backtest(strategy: str = typer.Option(..., "--strategy", help="t0 | topk"),
         out.print(_verdict_table(f"{strategy} walk-forward, out of sample", rows))
 
 
+def _latest_compare(s) -> dict | None:
+    """The newest stored ``tzero compare`` result, or None when none was run."""
+    from tzero.data.appdb import open_app_store
+    from tzero.research.compare_store import get_run
+
+    engine, Session = open_app_store(s.app_db_url)
+    try:
+        return get_run(Session)
+    except TzeroError:
+        return None
+    finally:
+        engine.dispose()
+
+
 @research_app.command("report")
 def research_report(strategies: str = typer.Option("t0,topk,daily", "--strategies",
                                                    help="comma-separated: t0, topk, daily"),
@@ -126,10 +140,12 @@ def research_report(strategies: str = typer.Option("t0,topk,daily", "--strategie
                        start=calendar.to_date(start, field="--start") if start else None,
                        end=calendar.to_date(end, field="--end") if end else None,
                        progress=None if as_json else lambda m: err.print(m))
+    run.compare = _latest_compare(s)
     paths = write_outputs(run, s.reports_dir / "research")
     if as_json:
         _print_json({"run_id": run.run_id, "seconds": run.seconds, "skipped": run.skipped,
-                     "report": str(paths["html"]), "variants": _json_rows(run.rows)})
+                     "report": str(paths["html"]), "variants": _json_rows(run.rows),
+                     "compare": (run.compare or {}).get("run_id")})
         return
     for strategy in names:
         rows = [r for r in run.rows if r["strategy"] == strategy]

@@ -69,7 +69,7 @@ def test_compare_run_has_every_row_metric_and_verdict(compare_home):
 
     res = compare_home.result
     names = [r["name"] for r in res["rows"]]
-    assert names == [*COMPARE_MODELS, "zero", "momentum", "reversal", "linear"]
+    assert names == [*COMPARE_MODELS, "zero", "momentum", "reversal", "linear", "technical"]
     assert res["failed"] == {}
     by = {r["name"]: r for r in res["rows"]}
     for r in res["rows"]:
@@ -89,6 +89,12 @@ def test_compare_run_has_every_row_metric_and_verdict(compare_home):
     assert by["tcn"]["fit_seconds"] > 0 and by["tcn"]["predict_ms"] > 0
     assert by["zero"]["metrics"]["mse"] > 0 and by["zero"]["metrics"]["direction_accuracy"] is None
     assert by["tcn"]["metrics"]["direction_accuracy"] is not None
+    for name in ("tcn", "arima", "technical"):             # timing around the sample's holdings
+        t = by[name]["timing"]
+        assert t["verdict"]["status"] in {"kept", "watch", "blocked"}
+        assert t["metrics"]["n_trials"] == sum(1 for r in res["rows"] if r.get("timing"))
+        assert len(t["curve"]) == len(res["benchmark"]["dates"])
+    assert "timing" not in by["zero"] and "timing" not in by["reversal"]
     st = res["settings"]
     assert st["first_fit_end"] < st["start"] == "2022-03-01" and st["end"] <= "2022-12-30"
     assert len(res["benchmark"]["dates"]) == len(by["tcn"]["curves"]["cum_rank_ic"])
@@ -115,7 +121,8 @@ def test_compare_run_is_stored_and_blocked_models_stop_voting(compare_home):
     finally:
         engine.dispose()
     for r in res["rows"]:
-        assert (r["name"] in blocked) == (r["verdict"]["status"] == "blocked"), r["name"]
+        statuses = {r["verdict"]["status"], (r.get("timing") or r)["verdict"]["status"]}
+        assert (r["name"] in blocked) == (statuses == {"blocked"}), r["name"]
     assert scores_path(compare_home.home, res["run_id"]).is_file()
 
 
@@ -139,3 +146,19 @@ def test_second_run_reuses_the_cached_forecasts(compare_home):
     assert any("reused from the cache" in x for x in lines)
     first = {r["name"]: r for r in compare_home.result["rows"]}["tcn"]["metrics"]
     assert again["rows"][0]["metrics"]["rank_ic"] == pytest.approx(first["rank_ic"])
+
+
+@pytest.mark.data
+def test_research_report_includes_the_comparison(compare_home, tmp_path):
+    from tzero.research.report import render_html, run_to_dict
+    from tzero.research.run import ResearchRun
+
+    run = ResearchRun("r-test", pd.Timestamp("2026-12-02").to_pydatetime(),
+                      compare=compare_home.result)
+    data = run_to_dict(run)
+    c = data["compare"]
+    assert c["run_id"] == compare_home.result["run_id"]
+    assert [r["name"] for r in c["rows"]] == [r["name"] for r in compare_home.result["rows"]]
+    page = render_html(data)
+    assert "One yardstick: every model" in page and "technical" in page
+    json.dumps(data, allow_nan=False)

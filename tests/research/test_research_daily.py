@@ -170,8 +170,8 @@ def test_no_look_ahead_in_forecasts_actions_and_returns(moutai) -> None:
     for v in rd.DAILY_VARIANTS:
         o1 = f1.loc[f1["sample"] == "oos"]
         o2 = f2.loc[f2["sample"] == "oos"]
-        r1 = rd._simulate_book(o1, m1, v, CostModel(), sessions)["returns"]
-        r2 = rd._simulate_book(o2, m2, v, CostModel(), sessions)["returns"]
+        r1 = rd.simulate_book(o1, m1, v, CostModel(), sessions)["returns"]
+        r2 = rd.simulate_book(o2, m2, v, CostModel(), sessions)["returns"]
         pd.testing.assert_series_equal(r1[r1.index <= d], r2[r2.index <= d])
 
 

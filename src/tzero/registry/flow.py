@@ -74,18 +74,54 @@ def health_check(session: Session, symbol: str, as_of) -> tuple[dict, object | N
     return {"healthy": True, "version_id": row.version_id, "data_end": str(row.data_end)}, model, row.version_id
 
 
+TECHNICAL_MIN_SESSIONS = 35
+"""Fewest sessions the RSI(14)/MACD(12, 26, 9) rules need."""
+
+
+def technical_history(close) -> pd.DataFrame:
+    """The §3.8 RSI/MACD rule at every session of one series (row t uses closes ≤ t only).
+
+    ``score = [RSI14 < 30] − [RSI14 > 70] + sign(MACD histogram)``; the
+    5-session return is ``sign(score) × 0.5 × σ₂₀ × √5`` (σ₂₀ = std, ddof=1,
+    of the last 20 daily returns) and ``prob_up = clip(0.5 + 0.1 × score)``.
+    Every term is scale-free, so qfq and hfq closes give the same rule.
+
+    Args:
+        close: ``[T]`` closes, oldest first (CNY).
+
+    Returns:
+        ``direction`` (1 when ``prob_up > 0.5``), ``expected_return``
+        (decimal), ``prob_up``, ``score``; NaN before session
+        :data:`TECHNICAL_MIN_SESSIONS`.
+    """
+    c = np.asarray(close, float)
+    r = rsi(c, 14)
+    hist = macd(c)[2]
+    score = np.where(r < 30, 1.0, np.where(r > 70, -1.0, 0.0)) + np.sign(hist)
+    rets = pd.Series(c).pct_change()
+    sigma = rets.rolling(20, min_periods=20).std(ddof=1).to_numpy()
+    mag = np.sign(score) * 0.5 * sigma * np.sqrt(HORIZON)
+    p_up = np.clip(0.5 + 0.1 * score, 0.0, 1.0)
+    bad = (np.arange(len(c)) < TECHNICAL_MIN_SESSIONS - 1) | ~np.isfinite(r) | ~np.isfinite(hist)
+    out = pd.DataFrame({"score": score, "expected_return": mag, "prob_up": p_up})
+    out[bad] = np.nan
+    out.insert(0, "direction", (out["prob_up"] > 0.5).astype(float).where(~bad))
+    return out
+
+
 def technical_forecast(bars: pd.DataFrame) -> tuple[int, float, float]:
-    """The §3.8 rule forecast from daily bars: ``(direction, 5-session return, prob_up)``."""
+    """The §3.8 rule forecast from daily bars: ``(direction, 5-session return, prob_up)``
+    (the last row of :func:`technical_history`).
+
+    Raises:
+        ModelError: fewer than :data:`TECHNICAL_MIN_SESSIONS` sessions.
+    """
     close = bars["close"].to_numpy(float)
-    if len(close) < 35:
-        raise ModelError(f"{len(close)} sessions are too few for the RSI/MACD rules (need 35)")
-    r = rsi(close, 14)[-1]
-    hist = macd(close)[2][-1]
-    score = (1 if r < 30 else -1 if r > 70 else 0) + int(np.sign(hist))
-    sigma = float(np.std(np.diff(close[-21:]) / close[-21:-1], ddof=1))
-    mag = float(np.sign(score) * 0.5 * sigma * np.sqrt(HORIZON))
-    p_up = float(np.clip(0.5 + 0.1 * score, 0.0, 1.0))
-    return int(p_up > 0.5), mag, p_up
+    if len(close) < TECHNICAL_MIN_SESSIONS:
+        raise ModelError(f"{len(close)} sessions are too few for the RSI/MACD rules "
+                         f"(need {TECHNICAL_MIN_SESSIONS})")
+    last = technical_history(close).iloc[-1]
+    return int(last["direction"]), float(last["expected_return"]), float(last["prob_up"])
 
 
 def _from_forecast(fc: pd.DataFrame) -> tuple[int, float, float]:

@@ -71,7 +71,7 @@ from tzero.research.yardstick import (
 
 log = logging.getLogger(__name__)
 
-BASELINES = ("zero", "momentum", "reversal", "linear")
+BASELINES = ("zero", "momentum", "reversal", "linear", "technical")
 BASELINE_HORIZON = 5
 """Horizon (sessions) of the ``zero`` forecast's MSE / direction (the models' own)."""
 SAMPLE_SIZE = 30
@@ -168,13 +168,29 @@ def _curves(series: dict, dates: pd.DatetimeIndex) -> dict:
 
 
 # ----------------------------------------------------------------------------- the run
+def technical_wide(close: pd.DataFrame) -> pd.DataFrame:
+    """The spec-004 §3.8 RSI/MACD rules' expected 5-session return of every stock and session
+    (:func:`tzero.registry.flow.technical_history` on each stock's own bars, data ≤ t)."""
+    from tzero.registry.flow import technical_history
+
+    cols = {}
+    for code in close.columns:
+        c = close[code].dropna()
+        if len(c):
+            cols[code] = pd.Series(technical_history(c.to_numpy())["expected_return"].to_numpy(),
+                                   index=c.index)
+    return pd.DataFrame(cols).reindex(index=close.index, columns=close.columns)
+
+
 def _baseline_rows(close: pd.DataFrame, volume: pd.DataFrame | None, fit_end, members_all,
                    days: pd.DatetimeIndex) -> dict[str, dict]:
     base = baseline_scores(close, fit_end=fit_end, volume_wide=volume, membership=members_all)
     zero = pd.DataFrame(0.0, index=days, columns=close.columns)
+    tech = technical_wide(close).reindex(days)
     return {"zero": {"scores": None, "expected": zero, "horizon": BASELINE_HORIZON},
             **{k: {"scores": v.reindex(days), "expected": None, "horizon": BASELINE_HORIZON}
-               for k, v in base.items()}}
+               for k, v in base.items()},
+            "technical": {"scores": tech, "expected": tech, "horizon": BASELINE_HORIZON}}
 
 
 def run_compare(Session_, store, settings, universe: str = "CSI_300", *,
@@ -364,6 +380,7 @@ def _judge(raw: dict, *, labels, close, volume, bars, mem_universe, mem_sample, 
             mv = gates.judge(mg, None)
             r["meta"].update(gate=mg, verdict={"status": mv.status, "reasons": list(mv.reasons)},
                              curves=_curves(meta_series[r["name"]], rng))
+    _timing(rows, raw, bars=bars, sample=sample, rng=rng, costs=costs)
     bench = {"dates": [str(d.date()) for d in rng]}
     any_gate = next((s for _, s, m in series_of.values() if s.get("gate") is not None
                      and m is mem_universe), None)
@@ -375,6 +392,30 @@ def _judge(raw: dict, *, labels, close, volume, bars, mem_universe, mem_sample, 
     if regimes is not None and len(regimes):
         bench["regime"] = [regimes.get(d) for d in rng]
     return {"rows": rows, "benchmark": bench, "n_trials": n_trials}
+
+
+def _timing(rows: list[dict], raw: dict, *, bars, sample, rng, costs) -> None:
+    """The timing family (:mod:`tzero.research.compare_timing`) of every row with a
+    non-zero return forecast, judged by the gates; stored in each row's ``timing``."""
+    from tzero.research.compare_timing import timing_metrics, timing_runs
+
+    exp = {r["name"]: raw[r["name"]]["expected"] for r in rows
+           if raw[r["name"]]["expected"] is not None and r["name"] != "zero"}
+    if not exp:
+        return
+    runs = timing_runs(exp, bars.loc[bars["ts_code"].isin(sample)], sample, rng, costs)
+    perf = timing_metrics(runs)
+    for r in rows:
+        m = perf.get(r["name"])
+        if m is None:
+            continue
+        v = gates.judge(m, None)
+        r["timing"] = {"metrics": {k: m[k] for k in ("annual_return", "total_return", "sharpe",
+                                                      "max_drawdown", "n_trades", "fees",
+                                                      "turnover", "psr", "dsr", "n_trials")},
+                       "verdict": {"status": v.status, "reasons": list(v.reasons)},
+                       "curve": _curve(runs[r["name"]]["returns"].reindex(rng).fillna(0.0)
+                                       .cumsum())}
 
 
 def _sample_scores(raw: dict, sample: list[str], close: pd.DataFrame,
@@ -421,4 +462,9 @@ def _notes(result: dict, refit: str, fast: bool, n_sample: int) -> list[str]:
         "most member sessions); every row's sample_metrics are on that sample "
         "(book " + ", ".join(b["name"] for b in st["sample_books"]) + ")",
         "fit_seconds / predict_ms: wall time on this machine (predict_ms per session, all stocks)",
+        "timing: each sample stock held as a base position, cut to half when the row's "
+        "expected 5-session return < -1%, restored when > +1%, filled at t+1's open; return "
+        "in excess of simply holding, after costs; gated like every row",
+        "technical: the spec-004 RSI(14)/MACD(12,26,9) fallback rules served when no model "
+        "can forecast, researched like a model",
     ]

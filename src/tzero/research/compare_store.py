@@ -40,7 +40,8 @@ def scores_path(home: Path, run_id: str) -> Path:
 def _variant(run_id: str, created: datetime, row: dict, n_trials: int) -> ResearchVariant:
     v = row["verdict"]
     return ResearchVariant(
-        run_id=run_id, created_at=created, strategy="compare", variant=f"compare:{row['name']}",
+        run_id=run_id, created_at=created, strategy="compare",
+        variant=row.get("variant") or f"compare:{row['name']}",
         model=row["name"], params=json.dumps({"members": row["members"], "kind": row["kind"]}),
         status=v["status"], reasons=json.dumps(v["reasons"], ensure_ascii=False),
         oos_metrics=json.dumps(json_safe(row.get("gate") or {}), allow_nan=False),
@@ -86,7 +87,12 @@ def save_run(session_factory: sessionmaker, result: dict, home: Path,
         s.add_all([_variant(run_id, created, r, result["n_trials"]) for r in result["rows"]])
         s.add_all([_variant(run_id, created, {**r, "name": f"{r['name']}+meta", **r["meta"]},
                             result["n_trials"])
-                   for r in result["rows"] if r.get("meta", {}).get("verdict")])
+                   for r in result["rows"] if (r.get("meta") or {}).get("verdict")])
+        s.add_all([_variant(run_id, created, {**r, "gate": r["timing"]["metrics"],
+                                              "verdict": r["timing"]["verdict"],
+                                              "variant": f"compare-timing:{r['name']}"},
+                            result["n_trials"])
+                   for r in result["rows"] if r.get("timing")])
     return run_id
 
 

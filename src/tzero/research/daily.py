@@ -142,8 +142,9 @@ def targets(forecast: np.ndarray, variant: DailyVariant) -> np.ndarray:
 
     Args:
         forecast: ``[T]`` the variant's forecast column: ``prob_up`` (probability)
-            for the model rules, the last 5-session return (decimal) for momentum;
-            NaN = no forecast.
+            for the model rules, a 5-session return (decimal) for the return
+            rules (``params["x"]``: momentum's past return, or any model's
+            expected return in ``tzero compare``); NaN = no forecast.
         variant: rule and thresholds.
 
     Returns:
@@ -153,11 +154,12 @@ def targets(forecast: np.ndarray, variant: DailyVariant) -> np.ndarray:
     Raises:
         ValueError: unknown rule.
     """
-    if variant.rule not in FORECAST_COLUMNS:
-        raise ValueError(f"unknown daily rule {variant.rule!r}: expected {list(FORECAST_COLUMNS)}")
-    x = np.asarray(forecast, float)
     p = variant.params
-    if variant.rule == "momentum":
+    if variant.rule not in FORECAST_COLUMNS and "x" not in p:
+        raise ValueError(f"unknown daily rule {variant.rule!r}: expected {list(FORECAST_COLUMNS)} "
+                         "or a return rule with params['x']")
+    x = np.asarray(forecast, float)
+    if "x" in p:                         # a return rule: momentum, or a model's expected return
         bear, bull = x < -p["x"], x > p["x"]
     else:
         bear, bull = x < 0.5 - p["margin"], x > 0.5 + p["margin"]
@@ -502,7 +504,7 @@ def _note(progress: Progress | None, msg: str) -> None:
 
 
 # ----------------------------------------------------------------------- simulation
-def _simulate_book(fc: pd.DataFrame, market: DailyMarket, variant: DailyVariant,
+def simulate_book(fc: pd.DataFrame, market: DailyMarket, variant: DailyVariant,
                    costs: CostModel, days: pd.DatetimeIndex) -> dict:
     """Every holding of ``market`` timed over ``days``; the book's excess returns."""
     grid = market.days.get_indexer(days)
@@ -553,11 +555,11 @@ def simulate_variants(fc: pd.DataFrame, market: DailyMarket, variants=DAILY_VARI
     out = []
     for v in variants:
         row = {"variant": v.name, "model": v.model, "params": dict(v.params),
-               "oos": _simulate_book(oos_fc, market, v, costs, oos_days), "is": []}
+               "oos": simulate_book(oos_fc, market, v, costs, oos_days), "is": []}
         for _, g in (fc.loc[fc["sample"] == "is"].groupby("window") if len(fc) else []):
             wd = pd.DatetimeIndex(sorted(g["trade_date"].unique()))
             if len(wd) > 1:
-                row["is"].append(_simulate_book(g, market, v, costs, wd))
+                row["is"].append(simulate_book(g, market, v, costs, wd))
         out.append(row)
     return out
 

@@ -60,7 +60,47 @@ def run_to_dict(run) -> dict:
                    "settings": run.settings, "seconds": run.seconds, "skipped": run.skipped,
                    "gates": {"min_trades": cfg.min_trades, "min_oos_return": cfg.min_oos_return,
                              "min_dsr": cfg.min_dsr, "max_decay": cfg.max_decay},
-                   "rows": rows})
+                   "rows": rows, "compare": compare_summary(run.compare)})
+
+
+def compare_summary(res: dict | None) -> dict | None:
+    """The report's view of a ``tzero compare`` result: run, range and one line per row."""
+    if not res:
+        return None
+    st = res["settings"]
+    rows = []
+    for r in res["rows"]:
+        m, b = r["metrics"], r.get("book") or "k50d5"
+        rows.append({"name": r["name"], "members": r["members"], "rank_ic": m.get("rank_ic"),
+                     "rank_icir": m.get("rank_icir"), "direction_accuracy": m.get("direction_accuracy"),
+                     "excess": m.get(f"{b}_excess_ew_annual"), "dsr": (r.get("gate") or {}).get("dsr"),
+                     "timing": ((r.get("timing") or {}).get("metrics") or {}).get("annual_return"),
+                     "status": r["verdict"]["status"], "reasons": r["verdict"]["reasons"]})
+    return {"run_id": res["run_id"], "universe": res["universe"], "start": st["start"],
+            "end": st["end"], "refit": st["refit"], "code_version": res["code_version"],
+            "rows": rows}
+
+
+def _compare_html(c: dict) -> str:
+    """The comparison section of the report (the page ``/compare`` has its curves)."""
+    def f(v, spec):
+        return "—" if v is None else format(v, spec)
+    head = ("<tr><th>model</th><th>members</th><th>Rank IC</th><th>Rank ICIR</th><th>dir acc</th>"
+            "<th>top-k excess/yr</th><th>DSR</th><th>timing excess/yr</th><th>verdict</th>"
+            "<th>why</th></tr>")
+    body = "".join(
+        f"<tr><td>{html.escape(r['name'])}</td><td>{html.escape(r['members'])}</td>"
+        f"<td>{f(r['rank_ic'], '.4f')}</td><td>{f(r['rank_icir'], '.3f')}</td>"
+        f"<td>{f(r['direction_accuracy'], '.1%')}</td><td>{f(r['excess'], '+.1%')}</td>"
+        f"<td>{f(r['dsr'], '.2f')}</td><td>{f(r['timing'], '+.1%')}</td>"
+        f"<td><span class='pill {r['status']}'>{r['status']}</span></td>"
+        f"<td class='why'>{html.escape('; '.join(r['reasons']))}</td></tr>" for r in c["rows"])
+    return (f"<h2>One yardstick: every model <small class='muted'>tzero compare {html.escape(c['run_id'])}"
+            f" · {html.escape(c['universe'])} {c['start']}..{c['end']} · refit {c['refit']} · "
+            f"{html.escape(c['code_version'])}</small></h2>"
+            "<p class='muted'>Out of sample on one walk-forward split; the curves, robustness "
+            "matrix and A/B views are on the service's <code>/compare</code> page.</p>"
+            f"<table>{head}{body}</table>")
 
 
 def _fmt(v, kind: str) -> str:
@@ -189,6 +229,8 @@ def render_html(data: dict) -> str:
         divs, sp = _charts(rows, strategy)
         parts.append(divs)
         specs += sp
+    if data.get("compare"):
+        parts.append(_compare_html(data["compare"]))
     if data["skipped"]:
         items = "".join(f"<li>{html.escape(s['label'])}: {html.escape(s['reason'])}</li>" for s in data["skipped"])
         parts.append(f"<h2>Not researched</h2><ul>{items}</ul>")

@@ -74,6 +74,7 @@ class ResearchRun:
             ``equity`` (cumulative OOS return, Series by date).
         skipped: series that could not be researched, with the reason.
         seconds: wall time per part.
+        compare: the newest stored ``tzero compare`` result, shown in the report (or None).
     """
 
     run_id: str
@@ -82,6 +83,7 @@ class ResearchRun:
     skipped: list[dict] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
     settings: dict = field(default_factory=dict)
+    compare: dict | None = None
 
 
 Progress = Callable[[str], None]
