@@ -149,11 +149,16 @@ def test_compare_page_table_charts_verdicts_ab(compare_home, sync_playwright) ->
         # ---- verdicts: each row's status in the table badge and in the verdict list
         for r in rows:
             status = r["verdict"]["status"]
-            assert page.inner_text(f"#compare-table tr[data-name='{r['name']}'] .verdict") == status
+            tr = f"#compare-table tr[data-name='{r['name']}']"
+            assert page.inner_text(f"{tr} td[data-key='verdict'] .verdict") == status
             item = page.locator(f"#verdicts li[data-name='{r['name']}']")
-            assert item.locator(".verdict").inner_text() == status
+            assert item.locator(".verdict").first.inner_text() == status
             for reason in r["verdict"]["reasons"]:
                 assert reason in item.inner_text()
+            if r.get("timing"):          # the timing family's verdict, in the table and the list
+                t = r["timing"]["verdict"]["status"]
+                assert page.inner_text(f"{tr} td[data-key='timing_verdict'] .verdict") == t
+                assert "timing:" in item.inner_text()
         page.wait_for_timeout(200)
         _shot(page, "browser-compare.png")
 

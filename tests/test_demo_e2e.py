@@ -199,3 +199,40 @@ def test_train_evaluate_and_rank_a_probabilistic_family_model(demo_home: Path) -
     r = _tzero(demo_home, "rank", "--model", "arima")
     assert r.returncode == 2 and "does not rank" in r.stderr
 
+
+
+def test_compare_after_demo_blocks_what_fails_every_family(demo_home: Path) -> None:
+    """`tzero compare --json` on the demo store: every asked model and baseline with metrics
+    and a verdict; a served model blocked in every family it was judged in stops voting."""
+    import dataclasses
+
+    from fastapi.testclient import TestClient
+
+    from tzero.service.app import create_app
+
+    r = _tzero(demo_home, "compare", "--universe", "CORE_UNIVERSE", "--models", "arima,hmm",
+               "--start", "2022-09-01", "--sample", "10", "--json", timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    res = json.loads(r.stdout)
+    assert "NaN" not in r.stdout and "Infinity" not in r.stdout
+    rows = {x["name"]: x for x in res["rows"]}
+    assert list(rows) == ["arima", "hmm", "zero", "momentum", "reversal", "linear", "technical"]
+    for x in rows.values():
+        assert {"rank_ic", "direction_accuracy", "mse"} <= set(x["metrics"])
+        assert x["verdict"]["status"] in {"kept", "watch", "blocked"} and x["verdict"]["reasons"]
+    settings = dataclasses.replace(get_settings(home=demo_home), api_token=None)
+    with TestClient(create_app(settings)) as c:
+        runs = c.get("/api/research/runs").json()
+        assert runs[0]["run_id"] == res["run_id"]
+        got = c.get("/api/research/compare", params={"run": res["run_id"]}).json()
+        assert [x["name"] for x in got["rows"]] == list(rows)
+        sig = c.get("/api/signals", params={"symbols": "600519.SH"}).json()[0]
+        stock = c.get("/api/research/compare/stock",
+                      params={"run": res["run_id"], "ts_code": "600519.SH"}).json()
+        assert {m["name"] for m in stock["models"]} >= {"arima", "hmm"}
+        assert c.get("/api/research/compare", params={"run": "nope"}).status_code == 400
+    for name in ("arima", "hmm"):
+        fails = {rows[name]["verdict"]["status"],
+                 (rows[name].get("timing") or rows[name])["verdict"]["status"]} == {"blocked"}
+        assert (name in sig["blocked_models"]) == fails, (name, sig["blocked_models"])
+        assert (name in sig["model_votes"]) != fails

@@ -137,6 +137,11 @@ function columns(res) {
     { key: "n_trades", label: "trades", get: bk("n_trades"), kind: "int" },
     { key: "fit_seconds", label: "fit s", get: (r) => r.fit_seconds, kind: "f1", first: 1 },
     { key: "predict_ms", label: "ms/day", get: (r) => r.predict_ms, kind: "f1", first: 1 },
+    { key: "timing", label: "timing ex/yr", get: (r) => (r.timing ? r.timing.metrics.annual_return : null),
+      kind: "spct", sign: true,
+      title: "timing the sample's holdings by the row's expected return: excess over holding / yr after costs" },
+    { key: "timing_verdict", label: "timing", get: (r) => (r.timing ? STATUS_ORDER[r.timing.verdict.status] : null),
+      first: 1, html: (r) => (r.timing ? badge(r.timing.verdict) : "—") },
     { key: "meta_auc", label: "meta AUC", get: (r) => (r.meta ? r.meta.auc : null), kind: "f3",
       title: "AUC of the meta-labelling model on this row's trades (hover: why none)" },
     { key: "verdict", label: "verdict", get: (r) => STATUS_ORDER[r.verdict.status], first: 1,
@@ -212,7 +217,9 @@ function renderHeader(res) {
 function renderVerdicts(res) {
   $("#verdicts").innerHTML = res.rows.map((r) => `<li data-name="${esc(r.name)}">${badge(r.verdict)} <b>${esc(r.name)}</b>
     <span class="muted">${esc(r.kind)} · ${esc(r.members)}${r.book ? " · book " + esc(r.book) : ""}</span>
-    <ul>${(r.verdict.reasons || []).map((x) => `<li>${esc(x)}</li>`).join("") || "<li>all gates passed</li>"}</ul></li>`).join("");
+    <ul>${(r.verdict.reasons || []).map((x) => `<li>${esc(x)}</li>`).join("") || "<li>all gates passed</li>"}
+    ${r.timing ? `<li>timing: ${badge(r.timing.verdict)} ${esc((r.timing.verdict.reasons || []).join("; "))}</li>` : ""}
+    ${r.meta && r.meta.verdict ? `<li>meta-label filter (AUC ${fmtNum("f3", r.meta.auc)} vs base rate ${fmtNum("pct", r.meta.base_rate)}): ${badge(r.meta.verdict)} ${esc((r.meta.verdict.reasons || []).join("; "))}</li>` : ""}</ul></li>`).join("");
 }
 
 /* ---------------------------------------------------------------- charts */
@@ -362,8 +369,9 @@ function metricTable(table, head, pairs, cols, extraRows = []) {
   for (const c of cols) {
     if (c.key === "name" || c.key === "members") continue;
     const a = ra ? c.get(ra) : null, b = rb ? c.get(rb) : null;
-    if (c.key === "verdict") {
-      body.push(`<tr data-key="verdict"><th>verdict</th><td>${ra ? badge(ra.verdict) : "—"}</td><td>${rb ? badge(rb.verdict) : "—"}</td><td></td></tr>`);
+    if (c.key === "verdict" || c.key === "timing_verdict") {       // badges, not numbers
+      body.push(`<tr data-key="${c.key}"><th>${esc(c.label)}</th><td>${ra ? c.html(ra) : "—"}</td>` +
+        `<td>${rb ? c.html(rb) : "—"}</td><td></td></tr>`);
       continue;
     }
     const d = isNum(a) && isNum(b) ? b - a : null;
