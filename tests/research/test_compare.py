@@ -15,7 +15,7 @@ from tzero.research.yardstick import forecast_metrics, horizon_returns
 METRIC_KEYS = {"ic", "icir", "rank_ic", "rank_icir", "direction_accuracy", "mse", "crps",
                "n_dates"}
 BOOK_KEYS = {"return_annual", "excess_ew_annual", "excess_csi300_annual", "max_drawdown", "sharpe",
-             "psr", "dsr", "turnover", "n_trades", "fees_cny"}
+             "psr", "turnover", "n_trades", "fees_cny"}
 
 
 # ----------------------------------------------------------------------------- pure parts
@@ -162,3 +162,17 @@ def test_research_report_includes_the_comparison(compare_home, tmp_path):
     page = render_html(data)
     assert "One yardstick: every model" in page and "technical" in page
     json.dumps(data, allow_nan=False)
+
+
+def test_timing_z_score_uses_earlier_forecasts_only():
+    from tzero.research.compare_timing import Z_MIN, forecast_z
+
+    idx = pd.bdate_range("2022-01-03", periods=90)
+    f = pd.DataFrame({"A": np.random.default_rng(0).normal(0, 1e-4, 90)}, index=idx)
+    z = forecast_z(f)
+    assert z["A"].iloc[:Z_MIN].isna().all() and z["A"].iloc[Z_MIN:].notna().all()
+    prev = f["A"].iloc[10:70]                  # the 60 forecasts before session 70
+    assert z["A"].iloc[70] == pytest.approx((f["A"].iloc[70] - prev.mean()) / prev.std())
+    moved = f.copy()
+    moved.iloc[60:] += 1.0                     # the future moves; the past z does not
+    pd.testing.assert_series_equal(forecast_z(moved)["A"].iloc[:60], z["A"].iloc[:60])

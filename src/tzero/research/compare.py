@@ -463,8 +463,9 @@ def _notes(result: dict, refit: str, fast: bool, n_sample: int) -> list[str]:
         "(book " + ", ".join(b["name"] for b in st["sample_books"]) + ")",
         "fit_seconds / predict_ms: wall time on this machine (predict_ms per session, all stocks)",
         "timing: each sample stock held as a base position, cut to half when the row's "
-        "expected 5-session return < -1%, restored when > +1%, filled at t+1's open; return "
-        "in excess of simply holding, after costs; gated like every row",
+        "expected 5-session return is more than 1 std below its own last 60 forecasts, "
+        "restored when 1 std above, filled at t+1's open; return in excess of simply "
+        "holding, after costs; gated like every row",
         "technical: the spec-004 RSI(14)/MACD(12,26,9) fallback rules served when no model "
         "can forecast, researched like a model",
     ]

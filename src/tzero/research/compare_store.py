@@ -141,9 +141,10 @@ def stock_ab(home: Path, result: dict, ts_code: str, models: list[str] | None = 
     """Per-stock A/B of a run's rows on one sample stock: hit rate, MSE and P&L curves.
 
     For each row with a return forecast (``expected``) of ``ts_code``:
-    direction accuracy and MSE against the realised return over the row's
-    horizon, and a cumulative long/flat curve (hold the stock over the next
-    session when the forecast is > 0; gross of costs, decimal). Realised
+    direction accuracy (non-zero forecasts only) and MSE against the realised
+    return over the row's horizon, and a long/flat curve (hold the stock over
+    the next session when the forecast is > 0; the running sum of those daily
+    returns, gross of costs, decimal). Realised
     returns come from the stored scores' own dates and the store is not read:
     the curve uses the ``realised`` column saved with the run.
 
@@ -166,7 +167,7 @@ def stock_ab(home: Path, result: dict, ts_code: str, models: list[str] | None = 
         f = g.set_index("as_of")["value"]
         y = real.reindex(f.index)
         ok = f.notna() & y.notna()
-        moved = ok & (y != 0)
+        moved = ok & (y != 0) & (f != 0)          # a zero forecast calls no direction
         acc = float((np.sign(f[moved]) == np.sign(y[moved])).mean()) if moved.any() else None
         mse = float(((f[ok] - y[ok]) ** 2).mean()) if ok.any() else None
         nxt = x.loc[(x["column"] == "next_return")].set_index("as_of")["value"].reindex(f.index)

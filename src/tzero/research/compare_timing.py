@@ -5,9 +5,12 @@ it times the shares already held. For every row with a return forecast
 (every model, the RSI/MACD ``technical`` rules, the ``momentum`` baseline's
 past return), each stock of the comparison's sample is a held base position
 (:data:`tzero.research.daily.BASE_VALUE_CNY`) timed by the rule of
-:mod:`tzero.research.daily`: after t's close, an expected 5-session return
-below ``−x`` cuts the position to ``1 − f`` of the base, above ``+x`` restores
-it; the order fills at t+1's open under the A-share rules and costs (limits,
+:mod:`tzero.research.daily` on the forecast's **z-score** against the same
+stock's forecasts of the previous :data:`Z_WINDOW` sessions (data ≤ t only; a
+scale-free rule, so a net whose expected returns are tiny but informative is
+judged like one whose forecasts are large): after t's close, ``z < −x`` cuts
+the position to ``1 − f`` of the base, ``z > +x`` restores it; the order
+fills at t+1's open under the A-share rules and costs (limits,
 suspensions, lots, fees, stamp duty; :func:`tzero.research.daily.simulate_timing`).
 The book's daily return is its excess over simply holding. Judged by the
 same gates as every row (DSR over every timing row tried).
@@ -21,10 +24,26 @@ from tzero.backtest.costs import CostModel
 from tzero.backtest.metrics import performance
 from tzero.research.daily import DailyVariant, daily_market, simulate_book
 
-TIMING_X = 0.01
-"""Expected 5-session return (decimal) beyond which the rule acts."""
+TIMING_X = 1.0
+"""z-score of the forecast beyond which the rule acts."""
+Z_WINDOW = 60
+"""Sessions of the stock's own forecasts the z-score is taken against."""
+Z_MIN = 20
+"""Fewest earlier forecasts before the rule acts."""
 TIMING_F = 0.5
 """Share of the base sold when the forecast is bearish."""
+
+
+def forecast_z(wide: pd.DataFrame) -> pd.DataFrame:
+    """Each stock's forecast at t against its own previous :data:`Z_WINDOW` forecasts.
+
+    ``z[t] = (f[t] − mean(f[t−W..t−1])) / std(f[t−W..t−1])`` (ddof=1, at least
+    :data:`Z_MIN` earlier values; NaN otherwise or when the std is 0): uses
+    forecasts made at or before t only.
+    """
+    prev = wide.shift(1).rolling(Z_WINDOW, min_periods=Z_MIN)
+    sd = prev.std()
+    return (wide - prev.mean()) / sd.where(sd > 0)
 
 
 def timing_runs(expected: dict[str, pd.DataFrame], bars: pd.DataFrame, sample: list[str],
@@ -32,7 +51,8 @@ def timing_runs(expected: dict[str, pd.DataFrame], bars: pd.DataFrame, sample: l
     """Time the sample's holdings with each row's forecast over ``days``.
 
     Args:
-        expected: row name → ``[session × ts_code]`` expected 5-session return (decimal).
+        expected: row name → ``[session × ts_code]`` expected 5-session return (decimal),
+            turned into :func:`forecast_z` here.
         bars: unadjusted daily Bars with ``adj_factor`` (hfq factor) of the sample.
         sample: the held stocks. days: the evaluated sessions. costs: the cost model.
 
@@ -46,7 +66,7 @@ def timing_runs(expected: dict[str, pd.DataFrame], bars: pd.DataFrame, sample: l
     market = daily_market(bars.loc[bars["ts_code"].isin(codes)], grid, codes)
     out = {}
     for name, wide in expected.items():
-        w = wide.reindex(index=grid, columns=codes)
+        w = forecast_z(wide.reindex(index=grid, columns=codes))
         fc = w.stack().rename(name).reset_index()
         fc.columns = ["trade_date", "ts_code", name]
         variant = DailyVariant(f"timing-{name}", name, {"x": TIMING_X, "f": TIMING_F})

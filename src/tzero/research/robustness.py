@@ -16,7 +16,8 @@ on the universe, :data:`tzero.research.yardstick.BOOKS`) along five axes:
             ``n_drop`` replaces the middle value), re-simulated
 ==========  ===================================================================
 
-A cell holds the after-cost excess return over the members' equal-weight
+Year and regime cells with fewer than :data:`MIN_CELL_SESSIONS` sessions
+are left out. A cell holds the after-cost excess return over the members' equal-weight
 benchmark (annualised mean daily excess), the Rank IC over its sessions
 (split axes only), sessions and fills. :func:`downgrade`: a model the gates
 kept (or watch-listed) but whose excess is negative in more than half of the
@@ -38,6 +39,8 @@ COST_LEVELS = (0.5, 1.0, 2.0)
 SLIPPAGE_BPS = (0.0, 5.0, 10.0)
 N_DROPS = (2, 5, 10)
 REGIMES = ("bull", "bear", "sideways")
+MIN_CELL_SESSIONS = 20
+"""Fewest sessions a year or regime cell needs (a shorter one annualises noise)."""
 
 
 def index_regimes(index_bars: pd.DataFrame, fit_end, start, end, *, seed: int = 42) -> pd.Series:
@@ -112,12 +115,14 @@ def matrix(scores: pd.DataFrame, series: dict, *, bars: pd.DataFrame, close: pd.
     ex = run.excess
     cells = []
     for year, part in ex.groupby(ex.index.year):
+        if len(part) < MIN_CELL_SESSIONS:
+            continue
         cells.append(_cell("year", str(year), part, daily_ic, _trades_in(run, part.index)))
     if regimes is not None and len(regimes):
         lab = regimes.reindex(ex.index)
         for reg in REGIMES:
             part = ex[lab.to_numpy() == reg]
-            if len(part):
+            if len(part) >= MIN_CELL_SESSIONS:
                 cells.append(_cell("regime", reg, part, daily_ic, _trades_in(run, part.index)))
     s = scores.reindex(index=members.index, columns=members.columns).where(members.to_numpy(bool))
 

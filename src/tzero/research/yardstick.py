@@ -191,11 +191,12 @@ def book_metrics(run: BookRun, n_trials: int = 1, trial_sharpes=None) -> dict:
             "excess_ew_annual": float(ex.mean() * n) if len(ex) else float("nan"),
             "excess_csi300_annual": float(ex_idx.mean() * n) if len(ex_idx) else float("nan"),
             "max_drawdown": metrics.max_drawdown(r), "sharpe": metrics.sharpe(r),
-            "excess_sharpe": perf["sharpe"], "psr": perf["psr"], "dsr": perf["dsr"],
+            "excess_sharpe": perf["sharpe"], "psr": perf["psr"],
             "turnover": float(run.turnover.mean()) if len(run.turnover) else float("nan"),
             "n_trades": int(len(run.trades)), "fees_cny": run.fees, "n_sessions": int(len(r)),
-            # what gates.judge reads
-            "annual_return": perf["annual_return"], "n_trials": int(n_trials)}
+            # what gates.judge reads (the DSR only means something over the run's trials)
+            "annual_return": perf["annual_return"], "n_trials": int(n_trials),
+            "dsr": perf["dsr"]}
 
 
 def measure(scores: pd.DataFrame | None, *, labels: pd.DataFrame, realised: pd.DataFrame,
@@ -219,7 +220,8 @@ def measure(scores: pd.DataFrame | None, *, labels: pd.DataFrame, realised: pd.D
     Returns:
         ``(metrics, series)``: ``metrics`` is a flat dict (``ic … rank_icir``,
         ``direction_accuracy``, ``mse``, ``crps`` and per book ``{book}_{key}``
-        of :func:`book_metrics`, the gate book's also unprefixed); ``series``
+        of :func:`book_metrics` except the DSR, which is deflated over the
+        whole run's trials by :func:`gate_inputs`); ``series``
         holds ``daily_ic`` (DataFrame ic/rank_ic by session), per book a
         :class:`BookRun` (``book_{name}``) for curves, and the first book as
         ``gate`` / ``gate_book`` (what the gates and the robustness matrix read).
@@ -244,7 +246,7 @@ def measure(scores: pd.DataFrame | None, *, labels: pd.DataFrame, realised: pd.D
             series["gate"], series["gate_book"] = run, bk
         m = book_metrics(run)
         out.update({f"{bk.name}_{k}": v for k, v in m.items()
-                    if k not in ("annual_return", "n_trials")})
+                    if k not in ("annual_return", "n_trials", "dsr")})
     return out, series
 
 

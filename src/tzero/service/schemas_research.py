@@ -35,8 +35,8 @@ class CompareRow(BaseModel):
     ``metrics`` (decimals): ``ic, icir, rank_ic, rank_icir, n_dates,
     direction_accuracy, mse, crps`` and per book (``k50d5_…``, ``k30d3_…`` or
     the sample book) ``return_annual, excess_ew_annual, excess_csi300_annual,
-    max_drawdown, sharpe, excess_sharpe, psr, dsr, turnover, n_trades,
-    fees_cny``. ``curves``: ``cum_rank_ic``, ``cum_ic``, ``equity_<book>``,
+    max_drawdown, sharpe, excess_sharpe, psr, turnover, n_trades,
+    fees_cny`` (the DSR, deflated over the run's trials, is ``gate.dsr``). ``curves``: ``cum_rank_ic``, ``cum_ic``, ``equity_<book>``,
     ``excess_<book>`` on ``benchmark.dates``. ``robustness``: the cells
     (``axis, cell, excess_annual, rank_ic, n_sessions, n_trades``); ``heat``
     the same as ``{axis: {cell: excess}}``.
