@@ -70,7 +70,7 @@ def compare(universe: str = typer.Option("CSI_300", "--universe", help="universe
     """
     from tzero.data.appdb import open_app_store
     from tzero.models import table
-    from tzero.research.compare import daily_models, run_compare
+    from tzero.research.compare import BASELINES, daily_models, run_compare
 
     names = None if models.strip() in ("", "all") else [m.strip() for m in models.split(",")
                                                          if m.strip()]
@@ -89,7 +89,7 @@ def compare(universe: str = typer.Option("CSI_300", "--universe", help="universe
         raise TzeroError(f"--sample must be at least 2 stocks, got {sample}")
     s = _settings()
     engine, Session = open_app_store(s.app_db_url)
-    total = len(names or known) + 4
+    total = len(names or known) + len(BASELINES)
     try:
         with _progress(as_json) as pb:
             task = pb.add_task("compare", total=total)
