@@ -129,3 +129,37 @@ def test_compare_usage_errors_exit_2_in_one_line(home: Path, args, needle: str) 
     r = tzero(home, *args)
     assert r.returncode == 2, (r.stdout, r.stderr)
     assert needle in one_line(r.stderr) and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize(("args", "code", "needle"), [
+    (("kline",), 2, "Missing argument 'ts_code'"),
+    (("kline", "600519", "--frq", "5m"), 2, "--freq"),       # the close match is suggested
+    (("frobnicate",), 2, "No such command 'frobnicate'"),
+    ((), 0, None),                                             # bare `tzero`: the help
+])
+def test_usage_errors_are_one_line_without_traceback(home: Path, args, code: int,
+                                                     needle: str | None) -> None:
+    r = tzero(home, *args)
+    assert r.returncode == code, (r.stdout, r.stderr)
+    assert "Traceback" not in r.stderr and "Traceback" not in r.stdout
+    if needle is None:
+        assert "Usage" in r.stdout and r.stderr == ""
+    else:
+        assert needle in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_check_strict_exits_non_zero_when_it_finds_problems(home: Path, make_tdx,
+                                                           adj_slice_file: Path) -> None:
+    """`tzero check --strict` exits 1 on findings (the code of `typer.Exit(1)`, which main()
+    used to drop), 0 on a clean store; without --strict it reports and exits 0."""
+    r = tzero(home, "ingest", "tdx", str(make_tdx(lc1=False)))
+    assert r.returncode == 0, r.stderr
+    clean = tzero(home, "check", "--strict", "--json")
+    assert clean.returncode == 0 and json.loads(clean.stdout)["counts"] == {}, clean.stdout
+    # the real source defect: 000001.SZ's factor falls on 2020-12-31 (shared data README)
+    r = tzero(home, "ingest", "table", str(adj_slice_file), "--kind", "adj_factor")
+    assert r.returncode == 0, r.stderr
+    loose = tzero(home, "check", "--json")
+    assert loose.returncode == 0 and json.loads(loose.stdout)["counts"], loose.stdout
+    strict = tzero(home, "check", "--strict", "--json")
+    assert strict.returncode == 1, strict.stderr

@@ -215,7 +215,7 @@ def main() -> None:
     """Entry point: run the app, turning input errors into one line and exit code 2."""
     _register_lifecycle()
     try:
-        app(standalone_mode=False)
+        rc = app(standalone_mode=False)
     except TzeroError as exc:
         err.print(f"[red]error:[/red] {exc}")
         sys.exit(2)
@@ -226,14 +226,33 @@ def main() -> None:
         err.print(f"[red]error:[/red] {exc}")
         sys.exit(2)
     except Exception as exc:
-        import click
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
-            sys.exit(1)
+        _click_error(exc)
         _database_error(exc)
         raise
+    # standalone_mode=False: click *returns* the code of `typer.Exit(n)` (e.g. `check --strict`)
+    sys.exit(rc if isinstance(rc, int) else 0)
+
+
+def _click_error(exc: Exception) -> None:
+    """A usage error (missing argument, unknown option or command): one line on stderr, exit 2.
+
+    Typer vendors its own click, so the classes are matched by name along the
+    MRO, never by ``isinstance`` against the ``click`` package. ``tzero`` with
+    no command prints the help and exits 0; Ctrl-C (``Abort``) exits 1.
+    """
+    names = {k.__name__ for k in type(exc).__mro__}
+    if "NoArgsIsHelpError" in names:
+        ctx = getattr(exc, "ctx", None)
+        sys.stdout.write((ctx.get_help() if ctx is not None else exc.format_message()) + "\n")
+        sys.exit(0)
+    if "ClickException" in names:
+        ctx = getattr(exc, "ctx", None)
+        where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+        msg = " ".join(str(exc.format_message()).split())
+        sys.stderr.write(f"error: {msg}{where}\n")
+        sys.exit(getattr(exc, "exit_code", 2) or 2)
+    if "Abort" in names:
+        sys.exit(1)
 
 
 def _database_error(exc: Exception) -> None:
