@@ -163,3 +163,26 @@ def test_check_strict_exits_non_zero_when_it_finds_problems(home: Path, make_tdx
     assert loose.returncode == 0 and json.loads(loose.stdout)["counts"], loose.stdout
     strict = tzero(home, "check", "--strict", "--json")
     assert strict.returncode == 1, strict.stderr
+
+
+def test_symbol_lists_take_every_form_users_type() -> None:
+    from tzero.cli import expand_list_options
+
+    want = ["check", "--symbols", "600519.SH", "--symbols", "000001.SZ", "--json"]
+    assert expand_list_options(["check", "--symbols", "600519.SH", "000001.SZ", "--json"]) == want
+    assert expand_list_options(want) == want                        # repeated: unchanged
+    comma = ["check", "--symbols", "600519.SH,000001.SZ", "--json"]
+    assert expand_list_options(comma) == comma                      # commas: split later
+    # a token that is not a symbol (a date, an option) ends the list
+    got = expand_list_options(["evaluate", "--symbols", "sh600519", "sz000001", "2023-01-03"])
+    assert got == ["evaluate", "--symbols", "sh600519", "--symbols", "sz000001", "2023-01-03"]
+
+
+def test_check_accepts_space_separated_symbols(home: Path, make_tdx) -> None:
+    r = tzero(home, "ingest", "tdx", str(make_tdx(lc1=False)))
+    assert r.returncode == 0, r.stderr
+    for form in (("600519.SH", "000001.SZ"), ("600519.SH,000001.SZ",),
+                 ("600519.SH", "--symbols", "000001.SZ")):
+        r = tzero(home, "check", "--symbols", *form, "--json")
+        assert r.returncode == 0, (form, r.stderr)
+        assert json.loads(r.stdout)["symbols"] == 2, form

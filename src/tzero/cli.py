@@ -215,7 +215,7 @@ def main() -> None:
     """Entry point: run the app, turning input errors into one line and exit code 2."""
     _register_lifecycle()
     try:
-        rc = app(standalone_mode=False)
+        rc = app(args=expand_list_options(sys.argv[1:]), prog_name="tzero", standalone_mode=False)
     except TzeroError as exc:
         err.print(f"[red]error:[/red] {exc}")
         sys.exit(2)
@@ -231,6 +231,46 @@ def main() -> None:
         raise
     # standalone_mode=False: click *returns* the code of `typer.Exit(n)` (e.g. `check --strict`)
     sys.exit(rc if isinstance(rc, int) else 0)
+
+
+LIST_OPTIONS = ("--symbols",)
+"""Options that take many symbols: repeated, comma-separated or space-separated."""
+
+
+def expand_list_options(argv: list[str]) -> list[str]:
+    """``--symbols A B C`` → ``--symbols A --symbols B --symbols C`` (the form Typer parses).
+
+    After a list option, every following token that parses as a symbol
+    (:func:`tzero.market.symbols.to_ts_code`) is taken as one more value; the
+    first token that does not (an option, a date, a path) ends the list. The
+    repeated (``--symbols A --symbols B``) and comma (``--symbols A,B``) forms
+    pass through unchanged.
+    """
+    from tzero.errors import SymbolError
+    from tzero.market.symbols import to_ts_codes
+
+    def is_symbols(tok: str) -> bool:
+        if tok.startswith("-"):
+            return False
+        try:
+            return bool(to_ts_codes([tok]))
+        except SymbolError:
+            return False
+
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        out.append(argv[i])
+        if argv[i] in LIST_OPTIONS and i + 1 < len(argv):
+            out.append(argv[i + 1])          # the option's own value, whatever it is
+            j = i + 2
+            while j < len(argv) and is_symbols(argv[j]):
+                out += [argv[i], argv[j]]
+                j += 1
+            i = j
+            continue
+        i += 1
+    return out
 
 
 def _click_error(exc: Exception) -> None:
