@@ -47,7 +47,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tzero.backtest import gates
+from tzero.backtest import gates, metrics
 from tzero.backtest.costs import CostModel
 from tzero.backtest.scores import BENCHMARK_CODE, raw_with_factor
 from tzero.backtest.xs_eval import (
@@ -355,7 +355,7 @@ def _judge(raw: dict, *, labels, close, volume, bars, mem_universe, mem_sample, 
                                                         volume=volume, **kw)
         note(f"{name}: measured")
     n_trials = max(1, sum(1 for r in rows if r["name"] != "zero") * len(BOOKS) + len(meta_series))
-    sharpes = [gate_inputs(s, 1)["excess_sharpe"]
+    sharpes = [metrics.sharpe(s["gate"].excess)        # the trials' excess Sharpes (DSR's V)
                for s in [x[1] for x in series_of.values()] + list(meta_series.values())
                if s.get("gate") is not None]
     regimes = robustness.index_regimes(idx_bars, first_fit, rng[0], rng[-1], seed=seed) \

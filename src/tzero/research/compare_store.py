@@ -160,6 +160,7 @@ def stock_ab(home: Path, result: dict, ts_code: str, models: list[str] | None = 
         raise TzeroError(f"run {result['run_id']} has no stored sample scores ({path})")
     x = pd.read_parquet(path, filters=[("ts_code", "==", ts_code)])
     real = x.loc[x["column"] == "realised"].set_index("as_of")["value"]
+    nxt_all = x.loc[x["column"] == "next_return"].set_index("as_of")["value"]
     out = {"ts_code": ts_code, "run_id": result["run_id"], "models": []}
     for name, g in x.loc[x["column"] == "expected"].groupby("model", sort=True):
         if models and name not in models:
@@ -170,7 +171,7 @@ def stock_ab(home: Path, result: dict, ts_code: str, models: list[str] | None = 
         moved = ok & (y != 0) & (f != 0)          # a zero forecast calls no direction
         acc = float((np.sign(f[moved]) == np.sign(y[moved])).mean()) if moved.any() else None
         mse = float(((f[ok] - y[ok]) ** 2).mean()) if ok.any() else None
-        nxt = x.loc[(x["column"] == "next_return")].set_index("as_of")["value"].reindex(f.index)
+        nxt = nxt_all.reindex(f.index)
         pnl = (nxt.where(f > 0, 0.0)).fillna(0.0).cumsum()
         out["models"].append({"name": name, "direction_accuracy": acc, "mse": mse,
                               "n": int(ok.sum()), "dates": [str(pd.Timestamp(d).date())
