@@ -49,22 +49,34 @@ def tdx_dir(data_dir: Path) -> Path:
     return d
 
 
+def copy_gbbq(tdx_dir: Path, root: Path) -> Path:
+    """Copy the real ``T0002/hq_cache/gbbq`` of ``tdx_dir`` into the TDX folder ``root``."""
+    rel = Path("T0002") / "hq_cache" / "gbbq"
+    (root / rel).parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(tdx_dir / rel, root / rel)
+    return root / rel
+
+
 @pytest.fixture
 def make_tdx(tdx_dir: Path, tmp_path: Path) -> Callable[..., Path]:
     """Build a small TDX folder in tmp_path from real files.
 
-    Returns a function ``make_tdx(name="tdx", lc1=True) -> Path`` that copies the
-    three real ``.day`` files of :data:`SMALL_DAY_FILES` (and the real
-    ``sh688001.lc1`` when ``lc1``) into ``tmp_path/name/vipdoc/...``.
+    Returns a function ``make_tdx(name="tdx", lc1=True, gbbq=False) -> Path`` that
+    copies the three real ``.day`` files of :data:`SMALL_DAY_FILES` (and the real
+    ``sh688001.lc1`` when ``lc1``) into ``tmp_path/name/vipdoc/...``, and with
+    ``gbbq`` the real ``T0002/hq_cache/gbbq`` (ingest derives adj_factor from it,
+    so qfq/hfq reads of the stocks work without a Tushare table).
     """
 
-    def build(name: str = "tdx", lc1: bool = True) -> Path:
+    def build(name: str = "tdx", lc1: bool = True, gbbq: bool = False) -> Path:
         root = tmp_path / name
         files = SMALL_DAY_FILES + ((SMALL_LC1_FILE,) if lc1 else ())
         for rel in files:
             dst = root / "vipdoc" / rel
             dst.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(tdx_dir / "vipdoc" / rel, dst)
+        if gbbq:
+            copy_gbbq(tdx_dir, root)
         return root
 
     return build
@@ -223,3 +235,14 @@ def compare_home(tmp_path_factory: pytest.TempPathFactory) -> CompareHome:
     finally:
         engine.dispose()
     return CompareHome(settings.home, result)
+
+
+SLOW_FIXTURES = ("compare_home",)
+"""Session fixtures that run a long real-data job: every test using one is ``slow``."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark tests that use a :data:`SLOW_FIXTURES` fixture ``slow`` (left out by `make test-fast`)."""
+    for item in items:
+        if set(getattr(item, "fixturenames", ())) & set(SLOW_FIXTURES):
+            item.add_marker(pytest.mark.slow)

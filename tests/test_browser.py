@@ -34,7 +34,7 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 TOKEN = "browser-test-token"
 SYM = "600519.SH"
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]
 
 
 def _need(cond: bool, reason: str) -> None:
@@ -81,7 +81,7 @@ def server(make_tdx: Callable[..., Path], tmp_path: Path,
     monkeypatch.delenv("TZERO_DB_URL", raising=False)
     monkeypatch.delenv("TZERO_ALERT_WEBHOOK", raising=False)
     settings = get_settings()
-    ingest_tdx(MarketStore(settings.store_dir), make_tdx(lc1=False))
+    ingest_tdx(MarketStore(settings.store_dir), make_tdx(lc1=False, gbbq=True))  # qfq reads need a factor
     # Tiny and fast; on this real data its 40-session holdout beats the naive momentum
     # baseline for every seed tried (0.525 vs 0.450), so the gate deploys it and the
     # fitted curves have a current version to draw.
@@ -173,7 +173,7 @@ def test_lstm_page_train_predict_tabs(server: str, sync_playwright) -> None:
             row = page.locator(f"#pred-table tbody tr[data-symbol='{SYM}']")
             row.wait_for()
             cells = row.locator("td").all_inner_texts()
-            assert cells[2].startswith(("涨", "跌")) and cells[3].endswith("%")
+            assert cells[2].startswith(("涨", "跌", "中性")) and cells[3].endswith("%")   # up, down, neutral
             assert cells[6] in {"lstm", "arima", "technical"}
             if deployed:
                 assert cells[6] == "lstm"
@@ -199,6 +199,8 @@ def test_lstm_page_train_predict_tabs(server: str, sync_playwright) -> None:
                 for i in range(n_series):
                     assert _points(page, name, i) > 0, f"chart {name} series {i} has no points"
             n_dates = page.evaluate("window.tzeroCharts.price.getOption().xAxis[0].data.length")
+            # the chart names the model it draws (the first serving model of the table)
+            assert "lstm" in page.evaluate("window.tzeroCharts.price.getOption().title[0].text")
             assert n_dates >= _points(page, "price", 0) > 100
             page.wait_for_timeout(300)
             _shot(page, "browser-lstm.png")
@@ -216,6 +218,8 @@ def test_lstm_page_train_predict_tabs(server: str, sync_playwright) -> None:
             page.wait_for_selector("#versions-msg.ok")
             assert page.locator("#runs-table tbody tr").count() >= 2
             assert SYM in page.inner_text("#versions-table")
+            assert page.locator("#versions-table tbody tr").count() >= 2   # both versions listed
+            assert page.locator("#versions-table tr.current td").nth(1).inner_text() == "lstm"  # model
             current = page.locator("#versions-table tr.current code").inner_text()
             assert page.locator("#versions-table .pill.state-succeeded").count() == 1   # current
             assert _points(page, "versions", 0) >= 1

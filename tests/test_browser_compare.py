@@ -25,7 +25,7 @@ import pytest
 
 from test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, _free_port, _need, _points, _shot
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

@@ -186,3 +186,70 @@ def test_check_accepts_space_separated_symbols(home: Path, make_tdx) -> None:
         r = tzero(home, "check", "--symbols", *form, "--json")
         assert r.returncode == 0, (form, r.stderr)
         assert json.loads(r.stdout)["symbols"] == 2, form
+
+
+@pytest.mark.parametrize(("url", "needle"), [
+    ("not-a-url:foo", "is not a database URL"),
+    ("oracle://u:secret@h/db", "backend 'oracle' is not supported"),
+    ("mysql+mysqldb://u:secret@127.0.0.1/db", "driver is not installed"),
+])
+def test_bad_db_url_is_one_line_exit_2(home: Path, url: str, needle: str) -> None:
+    """A bad TZERO_DB_URL names the variable and the accepted forms, hides the password."""
+    env = {**os.environ, "TZERO_HOME": str(home), "TZERO_DB_URL": url, "NO_COLOR": "1"}
+    r = subprocess.run([sys.executable, "-m", "tzero.cli", "versions"], env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert needle in r.stderr and "TZERO_DB_URL" in r.stderr and "secret" not in r.stderr
+    assert "postgresql+psycopg://" in r.stderr
+
+
+def test_error_lines_are_not_wrapped_at_80_columns(home: Path) -> None:
+    """Errors go to stderr as one plain line whatever COLUMNS says (no Rich wrapping)."""
+    env = {**os.environ, "TZERO_HOME": str(home), "COLUMNS": "40", "TZERO_DB_URL": "not-a-url:x" * 10}
+    r = subprocess.run([sys.executable, "-m", "tzero.cli", "versions"], env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert r.stderr.startswith("error: TZERO_DB_URL") and "\x1b[" not in r.stderr
+
+
+@pytest.mark.data
+def test_kline_that_matches_nothing_says_so(home: Path, make_tdx) -> None:
+    r = tzero(home, "ingest", "tdx", str(make_tdx(lc1=False)))
+    assert r.returncode == 0, r.stderr
+    for sym, shown in (("999999.SH", "999999.SH"), ("600591", "600591.SH")):   # not in the store
+        r = tzero(home, "kline", sym)
+        assert r.returncode == 2, (sym, r.stdout, r.stderr)
+        assert shown in r.stderr and "no 1d bars of" in r.stderr and r.stdout == ""
+    # a known symbol, a range without sessions (a weekend): exit 2 unless --allow-empty
+    args = ("kline", "600519.SH", "--start", "2023-02-18", "--end", "2023-02-19")
+    r = tzero(home, *args)
+    assert r.returncode == 2 and "no 1d bars for 600519.SH between 2023-02-18 and 2023-02-19" in r.stderr
+    r = tzero(home, *args, "--allow-empty")
+    assert r.returncode == 0 and r.stdout.splitlines() == ["ts_code,trade_time,open,high,low,close,volume,amount"]
+    r = tzero(home, *args, "--allow-empty", "--format", "json")
+    assert r.returncode == 0 and json.loads(r.stdout) == []
+    # the documented rule for a bare 000xxx: the Shenzhen stock, with a note on stderr
+    r = tzero(home, "kline", "000001", "--start", "2023-02-20", "--end", "2023-02-24")
+    assert r.returncode == 0 and r.stdout.splitlines()[1].startswith("000001.SZ,")
+    assert "000001.SH for the SSE index" in r.stderr
+
+
+@pytest.mark.data
+def test_monitor_prints_a_table_as_of_the_last_stored_session(home: Path, make_tdx) -> None:
+    """`tzero monitor` is a table (not a Python dict) or JSON, as of the store's last session."""
+    r = tzero(home, "ingest", "tdx", str(make_tdx(lc1=False)))
+    assert r.returncode == 0, r.stderr
+    r = tzero(home, "monitor")
+    assert r.returncode == 0, r.stderr
+    assert "as of 2023-02-24" in r.stdout and "predictions last 7 days" in r.stdout
+    assert "{'" not in r.stdout and "None" not in r.stdout
+    r = tzero(home, "monitor", "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["as_of"] == "2023-02-24"
+    r = tzero(home, "rollback", "no-such-version")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+def test_monitor_on_an_empty_store_says_so(home: Path) -> None:
+    r = tzero(home, "monitor")
+    assert r.returncode == 2 and "holds no daily bars" in r.stderr

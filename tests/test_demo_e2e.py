@@ -12,7 +12,7 @@ import pytest
 
 from tzero.settings import get_settings
 
-pytestmark = pytest.mark.data
+pytestmark = [pytest.mark.data, pytest.mark.slow]
 
 SIGNAL_FIELDS = {"ts_code", "as_of", "horizon", "prob_up", "prob_down", "expected_return",
                  "expected_volatility", "regime", "t0_intensity", "confidence", "model_votes",
@@ -84,12 +84,18 @@ def test_demo_signals_name_registry_versions(demo_home: Path) -> None:
     assert "lstm_shared CSI_300" in html and "http://" not in html and "https://" not in html
 
 
-def test_demo_reuses_a_fresh_shared_version(demo_home: Path) -> None:
-    before = [r for r in _versions(demo_home) if r["model"] == "lstm_shared"]
-    r = _tzero(demo_home, "demo", "--symbols", "600519.SH", "--json")
+def test_demo_reuses_fresh_versions_of_every_model(demo_home: Path) -> None:
+    """A second demo the same day trains nothing (`--reuse`, the default): the shared
+    model and every per-stock model of the holding keep their versions."""
+    def ids() -> list[tuple[str, str, str]]:
+        return sorted((x["model"], x["symbol"], x["version_id"]) for x in _versions(demo_home))
+
+    before = ids()
+    assert {m for m, _, _ in before} >= {"lstm_shared", "lstm_refinement", "arima", "hmm"}
+    r = _tzero(demo_home, "demo", "--symbols", "600519.SH")
     assert r.returncode == 0, r.stderr[-3000:]
-    after = [r for r in _versions(demo_home) if r["model"] == "lstm_shared"]
-    assert [x["version_id"] for x in after] == [x["version_id"] for x in before]
+    assert ids() == before
+    assert "reused 4 current version(s)" in " ".join(r.stdout.split()), r.stdout[-2000:]
 
 
 def test_predict_matches_demo_and_as_of(demo_home: Path) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 
 import typer
@@ -10,34 +9,39 @@ from rich.table import Table
 
 from tzero.cli import _print_json, _progress, _settings, _store, app, out
 from tzero.errors import TzeroError
-
-
-def _f(v, spec: str) -> str:
-    return "—" if v is None or (isinstance(v, float) and not math.isfinite(v)) else format(v, spec)
+from tzero.fmt import count, num, pct
 
 
 def compare_table(res: dict) -> Table:
-    """The comparison as a Rich table: one row per model/baseline, verdict last."""
+    """The comparison as a Rich table: one row per model/baseline, verdict last.
+
+    Fixed decimals throughout (:mod:`tzero.fmt`). The gate book's ``ex/yr`` is the
+    gate's own annual figure (:func:`tzero.backtest.gates.annual_return_text`, the
+    number the verdict's reason quotes); the second book's is its mean excess × 242.
+    """
+    from tzero.backtest.gates import annual_return_text
+
     st = res["settings"]
     t = Table(title=f"{res['universe']} {st['start']}..{st['end']} ({st['n_sessions']} sessions, "
                     f"refit {st['refit']}; run {res['run_id']})")
-    cols = ("model", "members", "Rank IC", "RICIR", "IC", "dir acc", "MSE×1e3", "CRPS",
-            "50/5 ex/yr", "30/3 ex/yr", "ex CSI300", "maxDD", "Sharpe", "DSR", "turnover",
+    cols = ("model", "members", "Rank IC", "RICIR", "IC", "dir acc", "MSE ×1000", "CRPS",
+            "50/5 ex/yr (gate)", "30/3 ex/yr", "ex CSI300", "maxDD", "Sharpe", "DSR", "turnover",
             "fit s", "ms/day", "verdict")
     for c in cols:
         t.add_column(c, overflow="fold")
     for r in res["rows"]:
         m = r["metrics"]
         b = r.get("book") or "k50d5"
-        t.add_row(r["name"], r["members"], _f(m.get("rank_ic"), ".4f"), _f(m.get("rank_icir"), ".3f"),
-                  _f(m.get("ic"), ".4f"), _f(m.get("direction_accuracy"), ".1%"),
-                  _f(None if m.get("mse") is None else m["mse"] * 1e3, ".3f"),
-                  _f(m.get("crps"), ".4f"), _f(m.get(f"{b}_excess_ew_annual"), "+.1%"),
-                  _f(m.get("k30d3_excess_ew_annual"), "+.1%"),
-                  _f(m.get(f"{b}_excess_csi300_annual"), "+.1%"),
-                  _f(m.get(f"{b}_max_drawdown"), ".1%"), _f(m.get(f"{b}_sharpe"), ".2f"),
-                  _f((r.get("gate") or {}).get("dsr"), ".2f"), _f(m.get(f"{b}_turnover"), ".1%"),
-                  _f(r.get("fit_seconds"), ".0f"), _f(r.get("predict_ms"), ".1f"),
+        gate = r.get("gate")
+        t.add_row(r["name"], r["members"], num(m.get("rank_ic"), 4), num(m.get("rank_icir"), 3),
+                  num(m.get("ic"), 4), pct(m.get("direction_accuracy"), 1),
+                  num(None if m.get("mse") is None else m["mse"] * 1e3, 3),
+                  num(m.get("crps"), 4), annual_return_text(gate) if gate else pct(None),
+                  pct(m.get("k30d3_excess_ew_annual"), 2, sign=True),
+                  pct(m.get(f"{b}_excess_csi300_annual"), 2, sign=True),
+                  pct(m.get(f"{b}_max_drawdown"), 2), num(m.get(f"{b}_sharpe"), 2),
+                  num((gate or {}).get("dsr"), 2), pct(m.get(f"{b}_turnover"), 2),
+                  count(r.get("fit_seconds")), num(r.get("predict_ms"), 1),
                   f"{r['verdict']['status']}: {'; '.join(r['verdict']['reasons'])}")
     return t
 
@@ -110,3 +114,6 @@ def compare(universe: str = typer.Option("CSI_300", "--universe", help="universe
     out.print(compare_table(res))
     for name, why in res["failed"].items():
         out.print(f"[yellow]{name} could not be scored:[/yellow] {why}")
+    for r in res["rows"]:
+        for code, why in (r.get("errors") or {}).items():
+            out.print(f"{r['name']} {code} not scored: {why}", markup=False, soft_wrap=True)

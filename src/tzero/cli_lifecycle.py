@@ -95,7 +95,12 @@ def update_accuracy(symbols: list[str] = typer.Option(None, "--symbols"),
     panel, d = _panel(codes, as_of)
     with S.begin() as s:
         n = {c: monitoring.update_accuracy(s, panel, c, _as_of(panel, d)) for c in codes}
-    _print_json(n) if as_json else out.print(n)
+    if as_json:
+        _print_json(n)
+    else:
+        out.print(_rows(f"accuracy records written as of {_as_of(panel, d).date()}",
+                        [{"symbol": c, "records written": k} for c, k in n.items()],
+                        ["symbol", "records written"]))
 
 
 @app.command()
@@ -133,18 +138,64 @@ def rollback(version_id: str = typer.Argument(...), as_json: bool = typer.Option
     with _db().begin() as s:
         row = v.rollback(s, version_id)
         res = {"symbol": row.symbol, "current": row.version_id}
-    _print_json(res) if as_json else out.print(res)
+    if as_json:
+        _print_json(res)
+    else:
+        out.print(f"{res['symbol']}: now serving {res['current']}")
 
 
 @app.command()
-def monitor(symbol: str = typer.Option(None, "--symbol"), as_of: str = typer.Option(None, "--as-of"),
-            as_json: bool = typer.Option(False, "--json")) -> None:
-    """Monitoring status (spec 004 §3.10) with the performance-decay check (§3.11)."""
+def monitor(symbol: str = typer.Option(None, "--symbol", help="one ts_code (default: every symbol)"),
+            as_of: str = typer.Option(None, "--as-of", help="date (default: the last session in the store)"),
+            as_json: bool = typer.Option(False, "--json", help="print the status as JSON")) -> None:
+    """Monitoring status (spec 004 §3.10) with the performance-decay check (§3.11).
+
+    ``as_of`` defaults to the newest session in the market store (the data's
+    "today"), never the wall clock: a store ingested last Friday is monitored
+    as of last Friday.
+    """
+    from tzero.market import calendar
     from tzero.market.symbols import to_ts_code
     from tzero.registry import monitoring
+    day = calendar.to_date(as_of, field="--as-of") if as_of else _store(_settings()).last_session()
+    if day is None:
+        raise TzeroError("the market store holds no daily bars to monitor against; "
+                         "run `tzero ingest tdx DIR` first or pass --as-of")
     with _db()() as s:
-        res = monitoring.monitoring_status(s, to_ts_code(symbol) if symbol else None, as_of)
-    _print_json(res) if as_json else out.print(res)
+        res = monitoring.monitoring_status(s, to_ts_code(symbol) if symbol else None, day)
+    if as_json:
+        _print_json(res)
+        return
+    out.print(monitor_table(res))
+
+
+def monitor_table(res: dict) -> Table:
+    """The monitoring status as a two-column table (metric, value); nested dicts
+    (validation metrics, the decay check) become one row per field."""
+    t = Table(title=f"monitoring {res.get('symbol') or 'all symbols'} as of {res['as_of']}")
+    t.add_column("metric")
+    t.add_column("value", overflow="fold")
+    for k, v in res.items():
+        if k in ("symbol", "as_of"):
+            continue
+        if isinstance(v, dict):
+            for a, b in v.items():
+                if a != "symbol":
+                    t.add_row(f"{k} · {a}".replace("_", " "), _shown(a, b))
+        else:
+            t.add_row(k.replace("_", " "), _shown(k, v))
+    return t
+
+
+def _shown(key: str, v) -> str:
+    """One value of the monitor table: ``-`` for none, fixed decimals, accuracy in %."""
+    if v is None:
+        return "-"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return f"{v:.1%}" if "accuracy" in key else f"{v:.4f}"
+    return str(v)
 
 
 @app.command()
@@ -210,7 +261,11 @@ def replay(symbols: list[str] = typer.Option(None, "--symbols"),
            jobs: int = typer.Option(os.cpu_count() or 1),
            out_dir: Path = typer.Option(None, "--out", help="default TZERO_HOME/reports/replay"),
            as_json: bool = typer.Option(False, "--json")) -> None:
-    """Walk the data day by day as if live: predict, back-fill, trigger, train, gate, alert."""
+    """Walk the data day by day as if live: predict, back-fill, trigger, train, gate, alert.
+
+    A symbol whose training or prediction fails on a day is recorded (one line
+    each after the summary, ``failures`` in ``--json``) and the replay goes on.
+    """
     from tzero.registry.replay import replay as run_replay
     from tzero.registry.replay import write_timeline
     s = _settings()
@@ -225,7 +280,11 @@ def replay(symbols: list[str] = typer.Option(None, "--symbols"),
     if as_json:
         _print_json(res["summary"])
     else:
-        out.print(res["summary"])
+        fails = res["summary"]["failures"]
+        out.print({k: v for k, v in res["summary"].items() if k != "failures"})
+        for f in fails:
+            out.print(f"failed: {f['date']} {f['symbol']} {f['what']}: {f['reason']}",
+                      markup=False, soft_wrap=True)
         out.print(f"timeline: {jp}\nchart:    {pp}")
 
 

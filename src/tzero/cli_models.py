@@ -10,15 +10,34 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
 import pandas as pd
 import typer
+from rich.progress import Progress, TaskID
 from rich.table import Table
 
-from tzero.cli import _codes, _print_json, _progress, _settings, _signals_table, _store, app, out
+from tzero.cli import (
+    _codes,
+    _print_json,
+    _progress,
+    _settings,
+    _signals_table,
+    _store,
+    app,
+    err,
+    out,
+)
 from tzero.errors import ModelError, TzeroError
+
+
+def _task_progress(pb: Progress, task: TaskID) -> Callable[[str, int, int], None]:
+    """A ``train_model`` progress callback ``(key, done, total)`` that moves ``task`` of ``pb``."""
+    def update(key: str, done: int, total: int) -> None:
+        pb.update(task, completed=done, total=total)
+    return update
 
 
 def _db(s):
@@ -66,7 +85,12 @@ def train(symbols: list[str] = typer.Option(None, "--symbols", help="local model
           lstm_history: int = typer.Option(None, help="per-stock LSTM: most recent sessions used"),
           jobs: int = typer.Option(os.cpu_count() or 1, help="local models: stocks fitted in parallel"),
           as_json: bool = typer.Option(False, "--json")) -> None:
-    """Train models, gate them and make the ones that pass current (one registry)."""
+    """Train models, gate them and make the ones that pass current (one registry).
+
+    A stock whose fit fails is that stock's failed run (one line each under the
+    table, ``status: failed`` with its ``reason`` in ``--json``); the others are
+    trained, gated and stored. Exit code 1 when any run failed.
+    """
     from tzero.market import calendar
     from tzero.models import table
     from tzero.registry.train import train_model
@@ -88,13 +112,31 @@ def train(symbols: list[str] = typer.Option(None, "--symbols", help="local model
                                     universe=universe or s.universe, fast=fast, seed=s.seed,
                                     start=d0, end=d1, history=lstm_history, n_jobs=jobs,
                                     max_versions=s.max_versions, data_dir=s.data_dir, tdx_dir=s.tdx_dir,
-                                    progress=lambda k, d, t, task=task: pb.update(task, completed=d,
-                                                                                  total=t))
+                                    progress=_task_progress(pb, task))
     finally:
         engine.dispose()
-    _print_json([r.as_dict() for r in rows]) if as_json else out.print(_published_table(rows))
-    if any(r.status == "failed" for r in rows):
+    failed = [r for r in rows if r.status == "failed"]
+    if as_json:
+        _print_json([r.as_dict() for r in rows])
+    else:
+        out.print(_published_table(rows))
+        _print_failed(failed, len(rows))
+    if failed:
         raise typer.Exit(1)
+
+
+def _print_failed(failed: list, total: int, console=None,
+                  uncovered: tuple[str, ...] | list[str] = ()) -> None:
+    """One line per failed training run, how many of ``total`` went through, and the
+    holdings (``uncovered``) that got no signal because no model covers them."""
+    console = console or out
+    for r in failed:
+        console.print(f"failed: {r.model} {r.key}: {r.reason}", markup=False, soft_wrap=True)
+    if failed:
+        console.print(f"{total - len(failed)} of {total} runs trained; a failed key keeps its "
+                      "current version", markup=False)
+    for code in uncovered:
+        console.print(f"no signal: {code}: no model could be trained for it", markup=False)
 
 
 @app.command()
@@ -260,8 +302,9 @@ def _evaluate_local(spec, symbols, start, end, fast, lstm_history, jobs, as_json
     out.print(t)
 
 
-def _fresh_global(Session, name: str, key: str, max_age: timedelta) -> str | None:
-    """The current version of a global model when trained less than ``max_age`` ago."""
+def _fresh_version(Session, name: str, key: str, max_age: timedelta) -> str | None:
+    """The current version of model ``name`` for ``key`` (a ts_code or a universe)
+    when it was trained less than ``max_age`` ago, else None."""
     from tzero.registry import versions
     with Session() as s:
         row = versions.current(s, name, key)
@@ -270,12 +313,28 @@ def _fresh_global(Session, name: str, key: str, max_age: timedelta) -> str | Non
     return None
 
 
+REUSE_AGE = timedelta(days=1)
+"""``tzero demo`` reuses a current version trained less than this long ago (``--reuse``)."""
+
+
 @app.command()
 def demo(symbols: list[str] = typer.Option(None, "--symbols", help="holdings (default: 10 CSI 300 stocks)"),
          tdx_dir: Path = typer.Option(None, "--tdx-dir", help="TDX folder (default TZERO_TDX_DIR / ../shared/data/tdx)"),
+         reuse: bool = typer.Option(True, "--reuse/--retrain",
+                                    help="reuse current versions trained less than a day ago "
+                                         "(--retrain: train every model again)"),
          as_json: bool = typer.Option(False, "--json", help="print the signals as JSON on stdout")) -> None:
     """The main job end to end: ingest, train the shared LSTM (fast) on the universe and the
-    holdings' refinements, ARIMA and HMM through the gate, print signals from the registry."""
+    holdings' refinements, ARIMA and HMM through the gate, print signals from the registry.
+
+    With ``--reuse`` (the default) a model whose current version for a key (the
+    universe, or a holding) was trained less than :data:`REUSE_AGE` ago is not
+    trained again, so a second demo the same day only ingests and predicts.
+
+    A holding whose fit fails is that holding's failed run (one line each; also in
+    ``reports/demo/training.json``, and on stderr with ``--json``); the others are
+    served. A holding no model could be trained for gets no signal and is named.
+    """
     from tzero.data.ingest import ingest_table, ingest_tdx
     from tzero.models import table
     from tzero.registry.train import train_model
@@ -297,39 +356,52 @@ def demo(symbols: list[str] = typer.Option(None, "--symbols", help="holdings (de
     timings: dict = {}
     engine, Session = _db(s)
     published = []
+    reused: list[str] = []
+    trained: set[str] = set()
     try:
         with _progress(as_json) as pb:
-            task = pb.add_task("ingest TDX folder", total=None)
-            summ = ingest_tdx(store, s.tdx_dir, lambda d, t: pb.update(task, completed=d, total=t))
+            summ = ingest_tdx(store, s.tdx_dir, steps=pb.step)
             if s.adj_factor_file:
-                ingest_table(store, s.adj_factor_file, "adj_factor")
+                ingest_table(store, s.adj_factor_file, "adj_factor",
+                             steps=lambda name, d, t: pb.step(f"adj_factor: {name}", d, t))
             timings["ingest_s"] = round(time.perf_counter() - t0, 1)
             t1 = time.perf_counter()
             for spec in table.specs(frequency="daily", votes=True):
                 if not spec.in_demo:
                     continue         # e.g. the per-stock FULL_LSTM: trained on request
-                if spec.scope == "global" and _fresh_global(Session, spec.name, s.universe,
-                                                            timedelta(days=1)):
-                    continue         # reuse a version less than a day old
-                task = pb.add_task(f"train {spec.name}", total=None)
+                keys = [s.universe] if spec.scope == "global" else codes
+                stale = not reuse or bool(set(spec.requires) & trained)   # its base was retrained
+                todo = [k for k in keys
+                        if stale or not _fresh_version(Session, spec.name, k, REUSE_AGE)]
+                reused += [f"{spec.name} {k}" for k in keys if k not in todo]
+                if not todo:
+                    continue         # every key has a version less than a day old
+                trained.add(spec.name)
+                task = pb.add_task(f"train {spec.name}",
+                                   total=None if spec.scope == "global" else len(todo))
                 published += train_model(
-                    Session, store, spec.name, symbols=None if spec.scope == "global" else codes,
+                    Session, store, spec.name, symbols=None if spec.scope == "global" else todo,
                     universe=s.universe, fast=True, seed=s.seed, n_jobs=os.cpu_count() or 1,
                     max_versions=s.max_versions, data_dir=s.data_dir, tdx_dir=s.tdx_dir,
-                    progress=lambda k, d, t, task=task: pb.update(task, completed=d, total=t))
+                    progress=_task_progress(pb, task))
             timings["train_s"] = round(time.perf_counter() - t1, 1)
         panel = load_panel(store, codes)
         served = load_served(Session, codes, s.universe)
         xs = cross_section_panel(Session, store, served, panel["trade_time"].max(),
                                  data_dir=s.data_dir)
         sigs = predict_signals(panel, served, blocked=blocked_by_research(Session),
-                               cross_section=xs)
+                               cross_section=xs, skip_uncovered=True)
+        if not sigs:
+            raise TzeroError("no holding could be trained: " + "; ".join(
+                f"{p.model} {p.key}: {p.reason}" for p in published if p.status == "failed"))
         record_served(Session, served, sigs)
     finally:
         engine.dispose()
     rdir = s.reports_dir / "demo"
     rdir.mkdir(parents=True, exist_ok=True)
     (rdir / "signals.json").write_text(json.dumps([x.to_dict() for x in sigs], ensure_ascii=False, indent=1))
+    (rdir / "training.json").write_text(json.dumps([p.as_dict() for p in published],
+                                                   ensure_ascii=False, indent=1, default=str))
     timings["total_s"] = round(time.perf_counter() - t0, 1)
     metrics = {f"{p.model} {p.key}": p.holdout for p in published if p.holdout}
     report = write_report(rdir / "report.html", sigs, {}, metrics,
@@ -337,14 +409,22 @@ def demo(symbols: list[str] = typer.Option(None, "--symbols", help="holdings (de
                            "universe": s.universe,
                            "bars ingested (1d)": summ.written["bars_1d"].rows_in, **timings,
                            "versions served": ", ".join(served.version_ids())})
+    failed = [p for p in published if p.status == "failed"]
+    uncovered = sorted(set(codes) - {x.ts_code for x in sigs})
     if as_json:
         _print_json([x.to_dict() for x in sigs])
+        _print_failed(failed, len(published), err, uncovered)   # stdout stays the signals' JSON
         return
     out.print(_signals_table(sigs))
-    refused = [p for p in published if not p.deployed]
+    refused = [p for p in published if p.status != "failed" and not p.deployed]
     if refused:
-        out.print(f"refused by the gate or failed ({len(refused)}): " +
+        out.print(f"refused by the gate ({len(refused)}): " +
                   "; ".join(f"{p.model} {p.key}: {p.reason}" for p in refused[:6]))
+    _print_failed(failed, len(published), out, uncovered)
+    if reused:
+        out.print(f"reused {len(reused)} current version(s) trained less than a day ago "
+                  f"(--retrain trains them again): {', '.join(reused[:6])}"
+                  + (f" and {len(reused) - 6} more" if len(reused) > 6 else ""))
     out.print(f"signals: {rdir / 'signals.json'}\nreport:  {report}\n"
               f"time: ingest {timings['ingest_s']} s, training {timings['train_s']} s, "
               f"total {timings['total_s']} s\nversions: `tzero versions` lists the ones these signals name")

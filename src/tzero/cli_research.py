@@ -8,39 +8,39 @@ runs every variant of both strategies on the shared data, stores the verdicts
 
 from __future__ import annotations
 
-import math
-
 import typer
 from rich.table import Table
 
 from tzero.cli import _codes, _print_json, _settings, _store, app, err, out
 from tzero.errors import TzeroError
+from tzero.fmt import count, num, pct
 
 research_app = typer.Typer(no_args_is_help=True, help="Out-of-sample research: every variant, judged.")
 app.add_typer(research_app, name="research")
 
 
-def _pct(v) -> str:
-    return "—" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:+.2%}"
-
-
-def _num(v) -> str:
-    return "—" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.2f}"
-
-
 def _verdict_table(title: str, rows: list[dict]) -> Table:
+    """The variants' out-of-sample numbers and verdicts, one row each.
+
+    ``return/yr`` is the one annual figure of each variant
+    (:func:`tzero.backtest.gates.annual_return_text`, after costs): the number the
+    return gate judged and its reason quotes, printed by the same formatter.
+    ``total`` is the OOS return over the whole test period (not annualised).
+    Percentages and ratios have fixed decimals (:mod:`tzero.fmt`).
+    """
+    from tzero.backtest.gates import annual_return_text
+
     t = Table(title=title)
-    for c in ("series", "variant", "status", "trades", "return", "cost −%/yr", "maxDD", "Sharpe",
-              "PSR", "DSR", "fees", "why"):
+    for c in ("series", "variant", "status", "trades", "return/yr", "total", "maxDD", "Sharpe",
+              "PSR", "DSR", "fees CNY", "why"):
         t.add_column(c, overflow="fold")
     for r in rows:
         m = r["oos_metrics"]
-        ret = m.get("annual_return") if r["strategy"] == "topk" else m.get("total_return")
         trades = m.get("round_trips", m.get("n_trades"))
-        t.add_row(r["series"], r["variant"], r["verdict"].status, str(trades), _pct(ret),
-                  _pct(m.get("cost_basis_reduction_annual")), _pct(m.get("max_drawdown")),
-                  _num(m.get("sharpe")), _num(m.get("psr")), _num(m.get("dsr")),
-                  f"{m.get('fees', 0):,.0f}", "; ".join(r["verdict"].reasons))
+        t.add_row(r["series"], r["variant"], r["verdict"].status, count(trades),
+                  annual_return_text(m), pct(m.get("total_return"), 2, sign=True),
+                  pct(m.get("max_drawdown"), 2), num(m.get("sharpe"), 2), num(m.get("psr"), 2),
+                  num(m.get("dsr"), 2), count(m.get("fees", 0)), "; ".join(r["verdict"].reasons))
     return t
 
 
@@ -54,6 +54,7 @@ def _json_rows(rows: list[dict]) -> list[dict]:
 def _t0_rows(s, codes: list[str], start, end) -> list[dict]:
     from tzero.backtest import gates
     from tzero.data.bars import read_bars
+    from tzero.research import failures
     from tzero.research import t0 as research_t0
     from tzero.research.run import run_t0_family
 
@@ -68,8 +69,8 @@ def _t0_rows(s, codes: list[str], start, end) -> list[dict]:
     rows, skipped = run_t0_family(s, series=series)
     if skipped:
         raise TzeroError("; ".join(f"{x['label']}: {x['reason']}" for x in skipped))
-    for r in rows:
-        r["verdict"] = gates.judge(r["oos_metrics"], r.get("is_metrics"))
+    for r in rows:      # a failed window fit is said in the verdict (tzero.research.failures)
+        r["verdict"] = failures.verdict(r, gates.judge(r["oos_metrics"], r.get("is_metrics")))
     return rows
 
 
@@ -129,8 +130,15 @@ def research_report(strategies: str = typer.Option("t0,topk,daily", "--strategie
                                                    help="comma-separated: t0, topk, daily"),
                     start: str = typer.Option(None, "--start", help="topk panel start"),
                     end: str = typer.Option(None, "--end", help="topk panel end"),
+                    symbols: list[str] = typer.Option(None, "--symbols",
+                                                      help="daily: the holdings (default: the "
+                                                           "10 default holdings)"),
                     as_json: bool = typer.Option(False, "--json")) -> None:
-    """Run every variant, judge it (fail = block), store the verdicts, write the HTML report."""
+    """Run every variant, judge it (fail = block), store the verdicts, write the HTML report.
+
+    A model fit that fails on one series in one window is recorded (one line each
+    under the tables, ``failures`` in ``--json``) and the run goes on.
+    """
     from tzero.market import calendar
     from tzero.research.run import run_research, write_outputs
 
@@ -139,11 +147,13 @@ def research_report(strategies: str = typer.Option("t0,topk,daily", "--strategie
     run = run_research(s, strategies=names,
                        start=calendar.to_date(start, field="--start") if start else None,
                        end=calendar.to_date(end, field="--end") if end else None,
+                       codes=_codes(symbols) if symbols else None,
                        progress=None if as_json else lambda m: err.print(m))
     run.compare = _latest_compare(s)
     paths = write_outputs(run, s.reports_dir / "research")
     if as_json:
         _print_json({"run_id": run.run_id, "seconds": run.seconds, "skipped": run.skipped,
+                     "failures": run.failures,
                      "report": str(paths["html"]), "variants": _json_rows(run.rows),
                      "compare": (run.compare or {}).get("run_id")})
         return
@@ -153,6 +163,10 @@ def research_report(strategies: str = typer.Option("t0,topk,daily", "--strategie
             out.print(_verdict_table(f"{strategy}: {len(rows)} variants (run {run.run_id})", rows))
     for sk in run.skipped:
         out.print(f"not researched: {sk['label']}: {sk['reason']}")
+    for f in run.failures:
+        window = "" if f["window"] is None else f" window {f['window']}"
+        out.print(f"fit failed: {f['strategy']} {f['series']} {f['model']}{window}: {f['reason']}",
+                  markup=False, soft_wrap=True)
     out.print(f"report: {paths['html']}\ndata:   {paths['json']}")
 
 

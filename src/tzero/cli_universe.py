@@ -85,8 +85,7 @@ def _last_stored_session(store) -> pd.Timestamp:
     if not store.has("bars_1d"):
         raise StoreError("the market store holds no daily bars; run `tzero ingest tdx` first "
                          "or pass --as-of / --end")
-    t = store.query("bars_1d", columns="max(trade_time) AS t", order_by="1")["t"].iloc[0]
-    return pd.Timestamp(t).normalize()
+    return store.last_session()
 
 
 @universe_app.command("members")
@@ -133,10 +132,12 @@ def static_build(start: str = typer.Option(None, "--start", help="first date (de
     else:
         days = month_ends(e - pd.DateOffset(months=DEFAULT_MONTHS + 1), e)[-DEFAULT_MONTHS:]
     with _progress(as_json) as pb:
-        pb.add_task(f"building static features for {len(days)} month-ends", total=None)
-        frame = build_static_features(store, s.tdx_dir, days)
-    with _app_session() as sess:
-        n = write_static_features(sess, frame)
+        task = pb.add_task(f"building static features for {len(days)} month-ends", total=None)
+        frame = build_static_features(store, s.tdx_dir, days,
+                                      progress=lambda d, t: pb.update(task, completed=d, total=t + 1))
+        with _app_session() as sess:
+            n = write_static_features(sess, frame)
+        pb.update(task, completed=len(days) + 3, description=f"stored static features of {len(days)} month-ends")
     dates = sorted({d.isoformat() for d in frame["as_of_date"]}) if n else []
     if as_json:
         _print_json({"rows_written": n, "dates": dates,

@@ -2,7 +2,9 @@
 baselines, and a chart per symbol of predicted vs actual close on the holdout.
 
 Written as one self-contained HTML file (charts are PNGs embedded as base64),
-so it opens offline with no asset from the internet.
+so it opens offline with no asset from the internet. Numbers have fixed decimals
+(:mod:`tzero.fmt`): returns and accuracies as percentages, F1 with 3 decimals,
+MSE in squared percentage points (%², ×10⁴ of the decimal MSE), never ``8.5e-05``.
 """
 
 from __future__ import annotations
@@ -18,7 +20,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from tzero.fmt import count, num, pct  # noqa: E402
+from tzero.signals.direction import RULE  # noqa: E402
 from tzero.signals.signal import Signal  # noqa: E402
+
+#: Decimal MSE → squared percentage points (%²): 8.531e-05 → 0.853.
+MSE_TO_PCT2 = 1e4
 
 
 def holdout_chart(code: str, holdout: pd.DataFrame) -> str:
@@ -29,6 +36,8 @@ def holdout_chart(code: str, holdout: pd.DataFrame) -> str:
     ax.plot(t, holdout["actual_close"], color="#c0392b", lw=1.6, label="actual close")
     ax.plot(t, holdout["pred_close"], color="#2e86de", lw=1.4, ls="--", label="LSTM forecast made 5 sessions earlier")
     ax.set_title(f"{code}: holdout, predicted vs actual", fontsize=10)
+    ax.set_ylabel("close (CNY, qfq)", fontsize=8)
+    ax.set_xlabel("session the forecast is for (t+5)", fontsize=8)
     ax.legend(fontsize=8, loc="best")
     ax.tick_params(labelsize=8)
     ax.grid(alpha=0.3)
@@ -40,10 +49,9 @@ def holdout_chart(code: str, holdout: pd.DataFrame) -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
-def _fmt(v, pct=False):
-    if v is None or (isinstance(v, float) and pd.isna(v)):
-        return "–"
-    return f"{v:+.2%}" if pct else (f"{v:.4g}" if isinstance(v, float) else html.escape(str(v)))
+def _mse(v) -> str:
+    """A decimal MSE in squared percentage points with 3 fixed decimals."""
+    return num(None if v is None else float(v) * MSE_TO_PCT2, 3)
 
 
 def write_report(path: Path, signals: list[Signal], holdouts: dict[str, pd.DataFrame],
@@ -57,14 +65,17 @@ def write_report(path: Path, signals: list[Signal], holdouts: dict[str, pd.DataF
         meta: run facts shown at the top (as_of, timings, versions).
     """
     rows = "".join(
-        f"<tr><td>{s.ts_code}</td><td>{s.as_of}</td><td>{s.regime or '–'}</td><td>{s.t0_intensity}</td>"
-        f"<td>{s.t0_plan}</td><td>{_fmt(s.expected_return, True)}</td><td>±{s.expected_volatility:.2%}</td>"
-        f"<td>{s.prob_up:.0%}</td><td>{s.confidence:.2f}</td><td>{html.escape(s.explanation)}</td></tr>"
+        f"<tr><td>{s.ts_code}</td><td>{s.as_of}</td><td>{s.regime or '—'}</td><td>{s.t0_intensity}</td>"
+        f"<td>{s.t0_plan}{' *' if s.plan_reason else ''}</td><td>{s.direction}</td>"
+        f"<td>{pct(s.expected_return, 2, sign=True)}</td><td>±{pct(s.expected_volatility, 2)}</td>"
+        f"<td>{pct(s.prob_up, 0)}</td><td>{num(s.confidence, 2)}</td>"
+        f"<td>{html.escape(s.explanation)}</td></tr>"
         for s in signals)
     mrows = "".join(
-        f"<tr><td>{c}</td><td>{m.get('n')}</td><td>{_fmt(m.get('accuracy'))}</td><td>{_fmt(m.get('f1'))}</td>"
-        f"<td>{_fmt(m.get('naive_momentum_accuracy'))}</td><td>{_fmt(m.get('naive_momentum_f1'))}</td>"
-        f"<td>{_fmt(m.get('mse'))}</td><td>{_fmt(m.get('naive_zero_mse'))}</td></tr>"
+        f"<tr><td>{c}</td><td>{count(m.get('n'))}</td><td>{pct(m.get('accuracy'), 1)}</td>"
+        f"<td>{num(m.get('f1'), 3)}</td><td>{pct(m.get('naive_momentum_accuracy'), 1)}</td>"
+        f"<td>{num(m.get('naive_momentum_f1'), 3)}</td><td>{_mse(m.get('mse'))}</td>"
+        f"<td>{_mse(m.get('naive_zero_mse'))}</td></tr>"
         for c, m in sorted(metrics.items()))
     charts = "".join(f"<div><img alt='{c} holdout chart' src='data:image/png;base64,{holdout_chart(c, h)}'></div>"
                      for c, h in sorted(holdouts.items()) if not h.empty)
@@ -73,13 +84,15 @@ def write_report(path: Path, signals: list[Signal], holdouts: dict[str, pd.DataF
 <style>body{{font-family:sans-serif;margin:2em;max-width:1200px}}table{{border-collapse:collapse;font-size:13px}}
 td,th{{border:1px solid #ccc;padding:3px 6px}}th{{background:#f3f3f3}}</style></head><body>
 <h1>tzero demo report</h1><ul>{facts}</ul>
-<h2>Unified signals</h2><table><tr><th>ts_code</th><th>as_of</th><th>regime</th><th>T+0</th><th>plan</th>
+<h2>Unified signals</h2><p>Direction: {html.escape(RULE)}. A plan marked * goes against
+the forecast's direction; its explanation says why.</p>
+<table><tr><th>ts_code</th><th>as_of</th><th>regime</th><th>T+0</th><th>plan</th><th>direction</th>
 <th>E[r] 5d</th><th>vol 5d</th><th>P(up)</th><th>confidence</th><th>explanation</th></tr>{rows}</table>
 <h2>LSTM holdout (last ~3 months, out of sample) against naive baselines</h2>
 <p>Direction: LSTM vs momentum (sign of the last 5-session return). MSE of the 5 daily returns: LSTM vs the zero forecast.
 A model that does not beat the baselines is shown as it is.</p>
 <table><tr><th>ts_code</th><th>n</th><th>accuracy</th><th>F1</th><th>momentum acc.</th><th>momentum F1</th>
-<th>MSE</th><th>zero MSE</th></tr>{mrows}</table>
+<th>MSE (%²)</th><th>zero MSE (%²)</th></tr>{mrows}</table>
 <h2>Predicted vs actual close on the holdout</h2>{charts}</body></html>"""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(doc, encoding="utf-8")

@@ -31,8 +31,8 @@ def test_kept_when_every_gate_passes_with_margin():
 
 @pytest.mark.parametrize(("change", "text"), [
     ({"n_trades": 12}, "only 12 OOS trades < 30"),
-    ({"annual_return": -0.031}, "OOS return -3.1%/yr after costs <= 0.0%"),
-    ({"annual_return": 0.0}, "OOS return +0.0%/yr after costs <= 0.0%"),
+    ({"annual_return": -0.031}, "OOS return -3.10%/yr after costs <= 0.00%"),
+    ({"annual_return": 0.0}, "OOS return +0.00%/yr after costs <= 0.00%"),
     ({"dsr": 0.41}, "DSR 0.41 < 0.95 over 24 variants"),
     ({"dsr": float("nan")}, "no DSR: evidence missing"),
 ])
@@ -52,7 +52,7 @@ def test_decay_blocks_and_lists_every_failure():
 @pytest.mark.parametrize(("oos", "is_", "text"), [
     ({"n_trades": 45}, None, "45 OOS trades, under 60"),
     ({"dsr": 0.96}, None, "DSR 0.96 over 24 variants, within 0.03 of 0.95"),
-    ({"annual_return": 0.01}, None, "OOS return +1.0%/yr after costs, within 2.0% of 0.0%"),
+    ({"annual_return": 0.01}, None, "OOS return +1.00%/yr after costs, within 2.00% of 0.00%"),
     # decay 1 - 0.66 / 1.5 = 56 %: passes the 60 % gate, above 0.8 × 60 % = 48 %
     ({"sharpe": 0.66}, {"sharpe": 1.5}, "Sharpe decay 56% (IS 1.50 -> OOS 0.66), near the 60%"),
     ({}, {"sharpe": -0.2}, "in-sample Sharpe -0.20 <= 0"),

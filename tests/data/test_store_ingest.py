@@ -13,7 +13,7 @@ import tzero.data.store as store_mod
 from tzero.data.ingest import ingest_table, ingest_tdx
 from tzero.data.store import MarketStore
 from tzero.data.tdx import DAY_DTYPE, read_day, read_lc
-from tzero.errors import CalendarError, DataFormatError, StoreError
+from tzero.errors import DataFormatError, StoreError
 
 
 def bars(code: str, dates: list[str], close: list[float]) -> pd.DataFrame:
@@ -226,9 +226,9 @@ def test_day_record_outside_calendar_names_file(make_tdx, tmp_path: Path) -> Non
     rec = np.fromfile(f, dtype=DAY_DTYPE)
     rec["date"][5] = 19000102
     rec.tofile(f)
-    with pytest.raises(CalendarError, match="has date 1900-01-02 outside the XSHG") as exc:
+    with pytest.raises(DataFormatError, match="record 6: date 1900-01-02 is outside the XSHG") as exc:
         ingest_tdx(st, root)
-    assert str(f) in str(exc.value)
+    assert f"{f}:record 6" in str(exc.value)
     assert snapshot(st.root) == {}
 
 
@@ -262,14 +262,17 @@ def test_daily_table_ingest_converts_units(tmp_path: Path) -> None:
     assert ingest_table(st, p, "daily").written["bars_1d"].rows_written == 0
 
 
-def test_high_below_low_rows_rejected_counted_not_stored(tmp_path: Path) -> None:
+def test_high_below_low_row_refuses_file_or_is_skipped(tmp_path: Path) -> None:
     st = MarketStore(tmp_path / "m")
     p = daily_csv(tmp_path / "d.csv", [
         "600519.SH,20230222,10,11,9,10.5,10,0,0,1,1",
         "600519.SH,20230223,10,9,11,10,10,0,0,1,1",   # high < low
         "600519.SH,20230224,10,11,9,10,10,0,0,1,1",
     ])
-    summ = ingest_table(st, p, "daily").as_dict()["datasets"]["bars_1d"]
+    with pytest.raises(DataFormatError, match=r"d\.csv:row 2: high 9 is below max\(open, close, low\) 11"):
+        ingest_table(st, p, "daily")
+    assert snapshot(st.root) == {}
+    summ = ingest_table(st, p, "daily", skip_bad_rows=True).as_dict()["datasets"]["bars_1d"]
     assert summ["rows_written"] == 2
     assert summ["rows_rejected"] == 1
     assert summ["rejected_reasons"] == {"high below open/close/low": 1}
@@ -287,7 +290,7 @@ def test_daily_date_outside_calendar_names_row_and_writes_nothing(tmp_path: Path
         "600519.SH,20230223,10,11,9,10,10,0,0,1,1",
         "600519.SH,18990101,10,11,9,10,10,0,0,1,1",
     ])
-    with pytest.raises(CalendarError, match="1899-01-01") as exc:
+    with pytest.raises(DataFormatError, match="1899-01-01") as exc:
         ingest_table(st, p, "daily")
     msg = str(exc.value)
     assert "old.csv" in msg and "row 3" in msg
@@ -365,7 +368,10 @@ def test_adj_factor_bad_values_rejected(tmp_path: Path) -> None:
     p.write_text("ts_code,trade_date,adj_factor\n600519.SH,20230223,1.5\n"
                  "600519.SH,20230224,0\n000001.SZ,20230224,-1\n")
     st = MarketStore(tmp_path / "m")
-    summ = ingest_table(st, p, "adj_factor").as_dict()["datasets"]["adj_factor"]
+    with pytest.raises(DataFormatError, match=r"adj\.csv:row 2: field 'adj_factor' is 0"):
+        ingest_table(st, p, "adj_factor")
+    assert snapshot(st.root) == {}
+    summ = ingest_table(st, p, "adj_factor", skip_bad_rows=True).as_dict()["datasets"]["adj_factor"]
     assert (summ["rows_written"], summ["rows_rejected"]) == (1, 2)
     assert len(st.query("adj_factor")) == 1
 

@@ -51,7 +51,7 @@ def test_training_killed_midway_leaves_nothing_half_written(tmp_path: Path, make
     import time
 
     home = tmp_path / "home"
-    tdx = make_tdx("tdx", lc1=False)
+    tdx = make_tdx("tdx", lc1=False, gbbq=True)   # adj_factor from gbbq: qfq training reads work
     assert _tzero(home, "ingest", "tdx", str(tdx), "--json").returncode == 0
     e = {k: v for k, v in os.environ.items() if k != "TZERO_DB_URL"}
     e["TZERO_HOME"] = str(home)

@@ -13,6 +13,8 @@ import pytest
 from tzero.research import t0 as research_t0
 from tzero.research.t0 import T0Variant, t0_actions
 
+pytestmark = pytest.mark.slow  # long real-data runs: `make test`, not `make test-fast`
+
 
 def _bars(closes: list[float], day: str = "2023-03-01") -> pd.DataFrame:
     t = pd.date_range(f"{day} 09:35", periods=len(closes), freq="5min")

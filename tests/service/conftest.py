@@ -23,19 +23,24 @@ SYM = "600519.SH"
 TINY = LstmConfig(cv=False, history=400, holdout_sessions=30, train=TrainConfig(seed=3),
                   params={"lr": 1e-3, "hidden_size": 8, "epochs": 2, "batch_size": 64})
 DAY_FILES = ("sh/lday/sh600519.day", "sz/lday/sz000001.day", "sh/lday/sh000300.day")
+GBBQ_FILE = "T0002/hq_cache/gbbq"
 
 
 @pytest.fixture(scope="session")
 def market_home(tdx_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A TZERO_HOME whose market store holds three real symbols' daily bars (no adj factors)."""
+    """A TZERO_HOME whose market store holds three real symbols' daily bars.
+
+    As a TDX-only user has it: adj factors come from the real ``T0002/hq_cache/gbbq``
+    (no Tushare table), so the stocks' qfq reads work.
+    """
     from tzero.data.ingest import ingest_tdx
     from tzero.data.store import MarketStore
 
     root = tmp_path_factory.mktemp("svc")
-    for rel in DAY_FILES:
-        dst = root / "tdx" / "vipdoc" / rel
+    for rel in (*(f"vipdoc/{r}" for r in DAY_FILES), GBBQ_FILE):
+        dst = root / "tdx" / rel
         dst.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(tdx_dir / "vipdoc" / rel, dst)
+        shutil.copyfile(tdx_dir / rel, dst)
     home = root / "home"
     ingest_tdx(MarketStore(get_settings(home=home).store_dir), root / "tdx")
     return home
@@ -83,3 +88,27 @@ def wait_job(client: TestClient, job_id: str, timeout: float = 120.0) -> dict:
             return job
         time.sleep(0.1)
     raise AssertionError(f"job {job_id} still {job['state']} after {timeout} s")
+
+
+@pytest.fixture
+def outage(app_db, tmp_path: Path) -> Iterator:
+    """An :class:`outage.Outage` on each of the three databases (``app_db``'s backends).
+
+    The app is built on ``outage.url``; ``outage.down(engine)`` takes the
+    database away for real and ``outage.up()`` brings it back.
+    """
+    from outage import Outage
+
+    o = Outage(app_db.backend, app_db.url, tmp_path)
+    yield o
+    o.close()
+
+
+def wait_for(check: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
+    """Poll ``check()`` every 50 ms until it is true; fail after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{what}: not reached after {timeout} s")

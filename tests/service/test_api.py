@@ -12,6 +12,7 @@ from tzero.data.appdb import ServiceJob
 from tzero.market import calendar
 from tzero.registry.versions import now
 from tzero.service.jobs import RESTART_ERROR
+from tzero.signals.direction import direction
 
 # ------------------------------------------------------------------ basics
 
@@ -58,7 +59,8 @@ def test_plot_without_version_is_404(make_client) -> None:
     c = make_client()
     for path in ("/api/lstm/plot", "/api/lstm/plot-data"):
         r = c.get(path, params={"symbol": SYM})
-        assert r.status_code == 404 and "no current LSTM version" in r.json()["detail"]
+        assert r.status_code == 404 and "no current version" in r.json()["detail"]
+        assert "tzero demo" in r.json()["detail"]
 
 
 # -------------------------------------------------------------- bad input
@@ -157,7 +159,8 @@ def test_train_predict_versions_rollback(app_db, make_client, always_deploy) -> 
     second = _train(c, {"symbols": ["600519"], "fast_training": True})["result"][0]
     v = c.get("/api/lstm/versions", params={"symbol": SYM}).json()
     assert [x["version_id"] for x in v["versions"]] == [second["version_id"], first["version_id"]]
-    assert v["current"] == {SYM: second["version_id"]}
+    assert v["current"] == {"lstm": {SYM: second["version_id"]}}   # keyed by (model, key)
+    assert {x["model"] for x in v["versions"]} == {"lstm"}
     runs = c.get("/api/lstm/training-runs", params={"symbol": SYM, "limit": 10}).json()
     assert [r["version_id"] for r in runs] == [second["version_id"], first["version_id"]]
     assert runs[1]["data_end"] == "2023-02-17"
@@ -165,7 +168,7 @@ def test_train_predict_versions_rollback(app_db, make_client, always_deploy) -> 
     p = c.get("/api/lstm/predict", params={"symbol": SYM}).json()
     assert p["source"] == "lstm" and p["model_version_id"] == second["version_id"]
     assert p["predict_date"] == "2023-02-24" and p["prob_down"] == pytest.approx(1 - p["prob_up"])
-    assert p["direction"] == int(p["magnitude"] > 0) and p["health"]["healthy"]
+    assert p["direction"] == direction(p["prob_up"], p["magnitude"]) and p["health"]["healthy"]
 
     r = c.post("/api/lstm/rollback", json={"version_id": first["version_id"]}, headers=AUTH)
     assert r.json() == {"symbol": SYM, "current": first["version_id"]}
@@ -178,7 +181,7 @@ def test_plots_monitoring_alerts_triggers(make_client, always_deploy) -> None:
     vid = _train(c, {"symbol": SYM})["result"][0]["version_id"]
 
     d = c.get("/api/lstm/plot-data", params={"symbol": SYM, "years": 1}).json()
-    assert d["version_id"] == vid and d["years"] == 1
+    assert d["version_id"] == vid and d["years"] == 1 and d["model"] == "lstm" and d["horizon"] == 5
     n = len(d["dates"])
     assert 200 < n < 260
     for k in ("direction_pred", "direction_actual", "return_pred", "return_actual", "dates_price",

@@ -52,6 +52,9 @@ def test_panel_cache_is_invalidated_by_a_store_write(tdx_dir: Path, tmp_path: Pa
     src = tmp_path / "tdx" / "vipdoc" / "sh" / "lday"
     src.mkdir(parents=True)
     shutil.copyfile(tdx_dir / "vipdoc" / "sh" / "lday" / "sh600519.day", src / "sh600519.day")
+    hq = tmp_path / "tdx" / "T0002" / "hq_cache"                  # qfq panels need a factor
+    hq.mkdir(parents=True)
+    shutil.copyfile(tdx_dir / "T0002" / "hq_cache" / "gbbq", hq / "gbbq")
     store = MarketStore(tmp_path / "market")
     ingest_tdx(store, tmp_path / "tdx")
     cache = ServiceCache(store, tmp_path / "models")

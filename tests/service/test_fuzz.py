@@ -11,6 +11,7 @@ pytest; the operations are driven by Hypothesis directly instead.)
 
 from __future__ import annotations
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
@@ -38,6 +39,7 @@ def _fuzz(operation, mode: GenerationMode) -> None:
         # negative mode: the operation has no input that could break its schema (e.g. /api/health)
 
 
+@pytest.mark.slow
 def test_no_server_error(make_client) -> None:
     schema = schemathesis.openapi.from_asgi("/openapi.json", make_client().app)
     ops = [r.ok() for r in schema.get_all_operations()]

@@ -83,7 +83,8 @@ class CostModel:
                 raise ValueError(f"CostModel.{name} must be a finite number >= 0, got {v!r}")
         if (self.open_cost is None) != (self.close_cost is None):
             raise ValueError("CostModel: set both open_cost and close_cost (Qlib mode) or neither")
-        if self.open_cost is not None and not (self.open_cost >= 0 and self.close_cost >= 0):
+        if (self.open_cost is not None and self.close_cost is not None
+                and not (self.open_cost >= 0 and self.close_cost >= 0)):
             raise ValueError("CostModel.open_cost/close_cost must be decimals >= 0 (0.0005 = 5 bps)")
 
     @property
@@ -131,6 +132,7 @@ class CostModel:
         rules.buy_lot(ts_code)  # indices cannot be traded
         if self.qlib_mode:
             rate = self.open_cost if side == "buy" else self.close_cost
+            assert rate is not None  # qlib mode: __post_init__ requires both rates
             c = float(round_fen(max(value * rate, self.min_commission) * self.fee_scale))
             return Fees(c, 0.0, 0.0, c)
         k = self.fee_scale

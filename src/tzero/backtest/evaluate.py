@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from tzero.market import calendar
+from tzero.models.base import Forecaster
 from tzero.training.metrics import (
     classification_metrics,
     information_coefficients,
@@ -38,7 +39,7 @@ def _actuals(panel: pd.DataFrame, horizon: int) -> pd.DataFrame:
         ["ts_code", "trade_time", "actual", "momentum"]].rename(columns={"trade_time": "as_of"})
 
 
-def evaluate(model_factory: Callable[[], object], panel: pd.DataFrame, start, end, horizon: int = 5,
+def evaluate(model_factory: Callable[[], Forecaster], panel: pd.DataFrame, start, end, horizon: int = 5,
              progress: Callable[[int, int], None] | None = None, fit_kwargs: dict | None = None) -> dict:
     """Fit before ``start``, predict every session in ``[start, end]``, score against baselines.
 

@@ -19,6 +19,14 @@ fewer than ``watch_trades_factor × min_trades`` trades, DSR below
 watch_return_margin``, or decay above ``watch_decay_factor × max_decay``. Every
 other passing variant is **kept**.
 
+One annual figure per variant: :data:`ANNUAL_RETURN` names the OOS metric the
+return gate judges (geometric annualised return after costs,
+:func:`tzero.backtest.metrics.annual_return`), and :func:`annual_return` /
+:func:`annual_return_text` are what the reasons quote and what every table
+column (``tzero backtest``, ``tzero research report``, ``tzero compare``) shows,
+printed by the same formatter (:func:`tzero.fmt.pct`, 2 fixed decimals), so a
+column and its reason can never disagree.
+
 Verdicts are stored in the app store (table ``research_variant``, model
 :class:`tzero.data.appdb.ResearchVariant`): :func:`save_verdicts`,
 :func:`latest_verdicts`, and :func:`blocked_models`, which the signal engine
@@ -39,9 +47,14 @@ from sqlalchemy.orm import sessionmaker
 
 from tzero.data.appdb import ResearchVariant
 from tzero.data.model_runs import json_safe  # noqa: F401  (re-exported: the report and xs_eval use it)
+from tzero.fmt import pct
 
-STATUSES = ("kept", "watch", "blocked")
+#: Stored statuses; ``failed``: the variant's model fits failed too often to judge it
+#: (:mod:`tzero.research.failures`), never evidence that blocks a model.
+STATUSES = ("kept", "watch", "blocked", "failed")
 STRATEGIES = ("t0", "topk", "daily", "compare")
+#: The OOS metric that is a variant's one annual-return figure (after costs, decimal).
+ANNUAL_RETURN = "annual_return"
 
 
 @dataclass(frozen=True)
@@ -87,6 +100,20 @@ def _num(d: Mapping | None, key: str) -> float:
         return float("nan")
 
 
+def annual_return(metrics: Mapping | None) -> float:
+    """A variant's one annual-return figure: ``metrics[ANNUAL_RETURN]`` (decimal, NaN if absent).
+
+    The return gate judges it, the reasons quote it and the tables show it;
+    nothing else annualises a variant's returns for display.
+    """
+    return _num(metrics, ANNUAL_RETURN)
+
+
+def annual_return_text(metrics: Mapping | None) -> str:
+    """:func:`annual_return` as every table and reason prints it: ``"-21.93%"`` (signed, 2 decimals)."""
+    return pct(annual_return(metrics), 2, sign=True)
+
+
 def _decay(oos: Mapping, in_sample: Mapping | None) -> tuple[float, float, float]:
     """``(decay, is_sharpe, oos_sharpe)``; decay NaN when IS Sharpe is not > 0."""
     is_sr, oos_sr = _num(in_sample, "sharpe"), _num(oos, "sharpe")
@@ -100,7 +127,8 @@ def _gate_checks(oos: Mapping, in_sample: Mapping | None, cfg: GateConfig
     """``(failures, thin margins)`` as trader-readable sentences."""
     fail: list[str] = []
     thin: list[str] = []
-    n, ret, dsr = _num(oos, "n_trades"), _num(oos, "annual_return"), _num(oos, "dsr")
+    n, ret, dsr = _num(oos, "n_trades"), annual_return(oos), _num(oos, "dsr")
+    ret_text, floor = annual_return_text(oos), pct(cfg.min_oos_return, 2)
     nt = int(_num(oos, "n_trials")) if not math.isnan(_num(oos, "n_trials")) else 1
     if math.isnan(n):
         fail.append("no OOS trade count: evidence missing")
@@ -111,10 +139,10 @@ def _gate_checks(oos: Mapping, in_sample: Mapping | None, cfg: GateConfig
     if math.isnan(ret):
         fail.append("no OOS return: evidence missing")
     elif ret <= cfg.min_oos_return:
-        fail.append(f"OOS return {ret:+.1%}/yr after costs <= {cfg.min_oos_return:.1%}")
+        fail.append(f"OOS return {ret_text}/yr after costs <= {floor}")
     elif ret < cfg.min_oos_return + cfg.watch_return_margin:
-        thin.append(f"OOS return {ret:+.1%}/yr after costs, within "
-                    f"{cfg.watch_return_margin:.1%} of {cfg.min_oos_return:.1%}")
+        thin.append(f"OOS return {ret_text}/yr after costs, within "
+                    f"{pct(cfg.watch_return_margin, 2)} of {floor}")
     if math.isnan(dsr):
         fail.append("no DSR: evidence missing (too few OOS days or zero variance)")
     elif dsr < cfg.min_dsr:
@@ -164,7 +192,7 @@ def judge(oos: Mapping, in_sample: Mapping | None = None, cfg: GateConfig | None
     if thin:
         return Verdict("watch", thin)
     return Verdict("kept", [f"passes: {_num(oos, 'n_trades'):.0f} trades, "
-                            f"{_num(oos, 'annual_return'):+.1%}/yr after costs, "
+                            f"{annual_return_text(oos)}/yr after costs, "
                             f"DSR {_num(oos, 'dsr'):.2f}"])
 
 

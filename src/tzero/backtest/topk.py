@@ -232,6 +232,7 @@ class _FeeTable:
         k = self.key[j]
         if k is None:
             rules.buy_lot(self.codes[j])  # raises RuleError: an index cannot be traded
+        assert k is not None  # only index codes have no fee class, and buy_lot raised for them
         a = self.terms[k]
         v = abs(price * shares)
         rate = a["commission_buy" if side == "buy" else "commission_sell"][t]

@@ -45,8 +45,8 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects import mysql
-from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 from tzero.errors import StoreError
@@ -354,16 +354,45 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.close()
 
 
+SUPPORTED_BACKENDS = ("sqlite", "postgresql", "mysql", "mariadb")
+"""App-store backends tested in CI (SQLite, PostgreSQL, MariaDB/MySQL)."""
+
+SUPPORTED_URLS = ("sqlite:///PATH", "postgresql+psycopg://USER@HOST/DB", "mysql+pymysql://USER@HOST/DB")
+"""URL forms whose drivers ship with tzero's core install (psycopg, PyMySQL)."""
+
+
+def _parse_url(url: str) -> URL:
+    """``url`` parsed, or a :class:`StoreError` naming ``TZERO_DB_URL`` and the accepted forms.
+
+    Raises:
+        StoreError: ``url`` is not a SQLAlchemy URL (``not-a-url:…``).
+    """
+    try:
+        return make_url(url)
+    except ArgumentError as exc:
+        raise StoreError(f"TZERO_DB_URL {url[:200]!r} is not a database URL; "
+                         f"use one of {', '.join(SUPPORTED_URLS)}") from exc
+
+
 def make_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite gets WAL, foreign keys and a busy timeout.
 
     Raises:
-        StoreError: the database cannot be reached (the message hides the password).
+        StoreError: the URL does not parse, names a backend or driver that is not
+            installed, or the database cannot be reached (the message hides the password).
     """
-    u = make_url(url)
+    u = _parse_url(url)
     if u.get_backend_name() == "sqlite" and u.database:
         Path(u.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, pool_pre_ping=True, future=True)
+    try:
+        engine = create_engine(url, pool_pre_ping=True, future=True)
+    except (NoSuchModuleError, ImportError) as exc:
+        shown = u.render_as_string(hide_password=True)
+        if u.get_backend_name() not in SUPPORTED_BACKENDS:
+            raise StoreError(f"TZERO_DB_URL {shown!r}: backend {u.get_backend_name()!r} is not supported; "
+                             f"use one of {', '.join(SUPPORTED_URLS)}") from exc
+        raise StoreError(f"TZERO_DB_URL {shown!r}: its driver is not installed ({exc}); "
+                         f"use one of {', '.join(SUPPORTED_URLS)}") from exc
     if u.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     try:

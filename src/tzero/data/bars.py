@@ -5,9 +5,17 @@
   ``adjust="qfq"`` by ``factor / anchor`` where the anchor is the latest factor
   on or before ``end`` — the qfq series a user would have seen on ``end``,
   so a later corporate action never changes an earlier query's result.
-  Dates without a factor use the last factor before them; a symbol with no
-  factor at all (indices, funds) is left unadjusted. Volume and amount are
-  never adjusted.
+  Dates without a factor use the last factor before them. Volume and amount
+  are never adjusted.
+- Factors come from the ``adj_factor`` dataset (Tushare's, ``tzero ingest table
+  --kind adj_factor``) or, for a symbol it lacks, from ``adj_factor_gbbq``
+  (derived from a TDX folder's ``T0002/hq_cache/gbbq`` by ``tzero ingest tdx``,
+  :mod:`tzero.data.gbbq`); one source per symbol, never mixed.
+- A stock with no factor in either source cannot be adjusted:
+  :func:`read_bars` raises :class:`~tzero.errors.StoreError` saying how to get
+  one, rather than return raw prices as adjusted ones. Indices have no
+  corporate actions and funds/ETFs have no Tushare factor, so both are exempt:
+  without a factor they read unadjusted under any ``adjust``.
 - Intraday bars of 5/15/30/60 minutes are built from 1-minute bars by grouping
   within half-day sessions (:func:`tzero.market.sessions.bar_close_for`), so no
   bar spans the lunch break; native 5-minute TDX bars are used when no 1-minute
@@ -16,7 +24,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -24,12 +32,17 @@ import pandas as pd
 from tzero.data.store import MarketStore
 from tzero.errors import StoreError
 from tzero.market import calendar, sessions
+from tzero.market.symbols import board_of
 
 Freq = Literal["1d", "1m", "5m", "15m", "30m", "60m"]
 Adjust = Literal["none", "qfq", "hfq"]
 FREQS = ("1d", "1m", "5m", "15m", "30m", "60m")
 ADJUSTS = ("none", "qfq", "hfq")
 KLINE_COLUMNS = ["ts_code", "trade_time", "open", "high", "low", "close", "volume", "amount"]
+#: Factor datasets in order of precedence: Tushare's, then the one derived from TDX's gbbq.
+FACTOR_DATASETS = ("adj_factor", "adj_factor_gbbq")
+#: Boards read unadjusted when they have no factor (no corporate actions / no Tushare factor).
+FACTOR_EXEMPT_BOARDS = ("index", "fund")
 
 
 def _read_raw(store: MarketStore, dataset: str, ts_codes: list[str],
@@ -38,12 +51,75 @@ def _read_raw(store: MarketStore, dataset: str, ts_codes: list[str],
                        [ts_codes, start.to_pydatetime(), end_excl.to_pydatetime()])
 
 
-def read_adj_factor(store: MarketStore, ts_codes: list[str], end: pd.Timestamp | None = None) -> pd.DataFrame:
-    """Adj factors of the symbols up to ``end`` (all dates when None)."""
-    if end is None:
-        return store.query("adj_factor", "ts_code IN (SELECT unnest(?))", [ts_codes])
-    return store.query("adj_factor", "ts_code IN (SELECT unnest(?)) AND trade_date <= ?",
-                       [ts_codes, end.to_pydatetime()])
+def factor_sources(store: MarketStore, ts_codes: list[str]) -> dict[str, str]:
+    """The factor dataset each symbol is adjusted with (see :data:`FACTOR_DATASETS`).
+
+    Returns:
+        ``ts_code`` → ``"adj_factor"`` or ``"adj_factor_gbbq"``, for the symbols
+        that have any stored factor (on any date); others are absent.
+    """
+    out: dict[str, str] = {}
+    for ds in FACTOR_DATASETS:
+        rest = [c for c in ts_codes if c not in out]
+        if not rest or not store.has(ds):
+            continue
+        found = store.query(ds, "ts_code IN (SELECT unnest(?))", [rest],
+                            columns="DISTINCT ts_code", order_by="ts_code")
+        out.update(dict.fromkeys(found["ts_code"], ds))
+    return out
+
+
+def read_adj_factor(store: MarketStore, ts_codes: list[str], end: pd.Timestamp | None = None,
+                    sources: dict[str, str] | None = None) -> pd.DataFrame:
+    """Adj factors of the symbols up to ``end`` (all dates when None), each from its source.
+
+    Args:
+        store: the market store.
+        ts_codes: canonical codes.
+        end: last date read (None: all).
+        sources: :func:`factor_sources` of ``ts_codes`` when already known.
+
+    Returns:
+        ``ts_code, trade_date, adj_factor`` rows (Tushare convention, hfq = raw ×
+        factor), from :func:`factor_sources`' dataset per symbol; empty when none.
+    """
+    src = factor_sources(store, ts_codes) if sources is None else sources
+    frames = []
+    for ds in FACTOR_DATASETS:
+        codes = [c for c in ts_codes if src.get(c) == ds]
+        if not codes:
+            continue
+        if end is None:
+            frames.append(store.query(ds, "ts_code IN (SELECT unnest(?))", [codes]))
+        else:
+            frames.append(store.query(ds, "ts_code IN (SELECT unnest(?)) AND trade_date <= ?",
+                                      [codes, end.to_pydatetime()]))
+    if not frames:
+        return pd.DataFrame(columns=["ts_code", "trade_date", "adj_factor"])
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
+def missing_factor_error(ts_codes: list[str]) -> StoreError:
+    """The error for an adjusted read of stocks that have no adj_factor in any source."""
+    shown = ", ".join(ts_codes[:5]) + (f" (+{len(ts_codes) - 5} more)" if len(ts_codes) > 5 else "")
+    return StoreError(f"no adj_factor for {shown}: run `tzero ingest tdx` on a folder with "
+                      "T0002/hq_cache/gbbq or `tzero ingest table adj_factor.parquet --kind adj_factor` "
+                      "(or read unadjusted with adjust=none)")
+
+
+def check_factors(ts_codes: list[str], sources: dict[str, str]) -> None:
+    """Raise unless every stock among ``ts_codes`` has a factor source (indices, funds exempt).
+
+    Args:
+        ts_codes: the symbols an adjusted read returns bars of.
+        sources: :func:`factor_sources` of (at least) those symbols.
+
+    Raises:
+        StoreError: :func:`missing_factor_error` naming the stocks without one.
+    """
+    missing = [c for c in ts_codes if c not in sources and board_of(c) not in FACTOR_EXEMPT_BOARDS]
+    if missing:
+        raise missing_factor_error(missing)
 
 
 def repair_falling_factors(adj: pd.DataFrame) -> pd.DataFrame:
@@ -72,7 +148,8 @@ def repair_falling_factors(adj: pd.DataFrame) -> pd.DataFrame:
     return a
 
 
-def apply_adjust(bars: pd.DataFrame, adj: pd.DataFrame, adjust: Adjust, end: pd.Timestamp) -> pd.DataFrame:
+def apply_adjust(bars: pd.DataFrame, adj: pd.DataFrame, adjust: Adjust, end: pd.Timestamp,
+                 keep_falls: frozenset[str] = frozenset()) -> pd.DataFrame:
     """Adjust the OHLC columns of a Bars frame (see module docstring for the rule).
 
     Args:
@@ -80,7 +157,10 @@ def apply_adjust(bars: pd.DataFrame, adj: pd.DataFrame, adjust: Adjust, end: pd.
         adj: ``ts_code, trade_date, adj_factor`` rows (only dates ≤ end are used).
         adjust: ``none``, ``qfq`` or ``hfq``.
         end: the query's end; the qfq anchor is the last factor on or before it.
-            Falling factors are repaired first (:func:`repair_falling_factors`).
+            Falling factors are repaired first (:func:`repair_falling_factors`),
+            except those of ``keep_falls``.
+        keep_falls: symbols whose falls are genuine (factors derived from gbbq,
+            where a fall is a reverse split, 扩缩股 < 1).
 
     Raises:
         ValueError: unknown ``adjust``.
@@ -89,7 +169,9 @@ def apply_adjust(bars: pd.DataFrame, adj: pd.DataFrame, adjust: Adjust, end: pd.
         raise ValueError(f"adjust must be one of {ADJUSTS}, got {adjust!r}")
     if adjust == "none" or bars.empty or adj.empty:
         return bars
-    adj = repair_falling_factors(adj.loc[pd.DatetimeIndex(adj["trade_date"]) <= end])
+    adj = adj.loc[pd.DatetimeIndex(adj["trade_date"]) <= end]
+    kept = adj["ts_code"].isin(keep_falls).to_numpy()
+    adj = pd.concat([repair_falling_factors(adj.loc[~kept]), adj.loc[kept]], ignore_index=True)
     adj = adj.sort_values("trade_date")
     out = bars.copy()
     out["_d"] = pd.DatetimeIndex(out["trade_time"]).normalize()
@@ -142,7 +224,9 @@ def read_bars(store: MarketStore, ts_codes: list[str], freq: str = "1d", adjust:
 
     Raises:
         ValueError: unknown freq/adjust. CalendarError: a date outside the calendar.
-        StoreError: the store holds no bars of that frequency.
+        StoreError: the store holds no bars of that frequency; or ``adjust`` is
+            ``qfq``/``hfq`` and a stock among the bars has no adj_factor in any
+            source (indices and funds are exempt; see the module docstring).
     """
     if freq not in FREQS:
         raise ValueError(f"freq must be one of {FREQS}, got {freq!r}")
@@ -168,7 +252,12 @@ def read_bars(store: MarketStore, ts_codes: list[str], freq: str = "1d", adjust:
         raise StoreError(f"the market store holds no {freq} bars; run `tzero ingest` first")
     if raw.empty:
         return raw[KLINE_COLUMNS] if set(KLINE_COLUMNS) <= set(raw.columns) else pd.DataFrame(columns=KLINE_COLUMNS)
-    adj = read_adj_factor(store, ts_codes, e) if adjust != "none" and store.has("adj_factor") else pd.DataFrame()
+    adj, src = pd.DataFrame(), {}
+    if adjust != "none":
+        src = factor_sources(store, ts_codes)
+        check_factors(sorted(pd.unique(raw["ts_code"])), src)
+        adj = read_adj_factor(store, ts_codes, e, sources=src)
     anchor_end = min(e, pd.Timestamp(raw["trade_time"].max()).normalize())
-    out = apply_adjust(raw, adj, adjust, anchor_end if end is None else e)
+    out = apply_adjust(raw, adj, cast(Adjust, adjust), anchor_end if end is None else e,
+                       keep_falls=frozenset(c for c, ds in src.items() if ds == FACTOR_DATASETS[1]))
     return out[KLINE_COLUMNS].reset_index(drop=True)

@@ -1,9 +1,8 @@
 """Data quality: row validation at ingest, and the store-wide ``tzero check``.
 
-Ingest-time validation (:func:`validate_bars`) splits rows into accepted and
-rejected, each rejection with a reason; the store never receives a rejected
-row. Structural problems (a date outside the XSHG calendar, missing columns)
-are errors that stop the whole ingest, naming the file and row.
+Ingest-time row rules live in :mod:`tzero.data.validation` (one rule set, with
+the refuse-or-skip policy); :func:`validate_bars` applies them to a frame and
+splits it into accepted and rejected rows, each rejection with a reason.
 
 Store checks (:func:`check_store`), as specified in the foundation issue:
 OHLC consistency, duplicate keys, gaps against the XSHG calendar, daily moves
@@ -20,12 +19,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from tzero.data import validation
+from tzero.data.validation import PRICE_TOL
 from tzero.errors import CalendarError, DataFormatError
-from tzero.market import calendar, sessions
+from tzero.market import calendar
 
-BAR_COLUMNS = ["ts_code", "trade_time", "open", "high", "low", "close", "volume", "amount"]
+BAR_COLUMNS = validation.BAR_COLUMNS
 MAX_DAILY_MOVE = 0.20
-PRICE_TOL = 1e-6
 
 
 @dataclass
@@ -69,14 +69,16 @@ def check_calendar_range(times: pd.Series, source: str, label: str = "row") -> N
 
 
 def validate_bars(bars: pd.DataFrame, source: str, *, daily: bool) -> Validated:
-    """Split a Bars frame into accepted and rejected rows.
+    """Split a Bars frame into accepted and rejected rows, one reason per rejected row.
 
-    Rejection reasons: ``missing value``, ``non-positive price``,
-    ``high below open/close/low``, ``low above open/close``, ``negative volume``,
-    ``not a session`` (a date the XSHG calendar has no session on),
-    ``daily bar not stamped at midnight``, ``minute bar outside the trading
-    sessions`` (a stamp no 09:31–11:30 / 13:01–15:00 bar closes at),
-    ``duplicate key`` (all but the last row of a repeated key).
+    The rules are those of ingest (:func:`tzero.data.validation.check_bars`):
+    ``missing value``, ``non-finite value``, ``invalid date``, ``date outside the
+    calendar``, ``not a session``, ``daily bar not stamped at midnight`` /
+    ``minute bar outside the trading sessions``, ``non-positive price``, ``price
+    above bound``, ``negative volume``, ``negative amount``, ``volume above
+    bound``, ``amount above bound``, ``high below open/close/low``, ``low above
+    open/close``, ``conflicting duplicate`` (every copy of a key repeated with
+    different values). Identical repeats of a row are dropped, not rejected.
 
     Args:
         bars: Bars frame (DESIGN.md); index is kept so rejections name rows.
@@ -85,34 +87,14 @@ def validate_bars(bars: pd.DataFrame, source: str, *, daily: bool) -> Validated:
 
     Raises:
         DataFormatError: missing columns or an empty frame.
-        CalendarError: a date outside the calendar's range.
     """
     check_columns(bars, BAR_COLUMNS, source)
     if bars.empty:
         raise DataFormatError(f"{source}: no rows to ingest (empty file)")
-    check_calendar_range(bars["trade_time"], source)
-    reason = pd.Series("", index=bars.index, dtype=object)
-
-    def flag(mask, text):
-        m = np.asarray(mask) & (reason.to_numpy() == "")
-        reason[m] = text
-
-    px = bars[["open", "high", "low", "close"]]
-    flag(bars[["open", "high", "low", "close", "volume"]].isna().any(axis=1), "missing value")
-    flag((px <= 0).any(axis=1), "non-positive price")
-    flag(bars["high"] + PRICE_TOL < bars[["open", "close", "low"]].max(axis=1), "high below open/close/low")
-    flag(bars["low"] - PRICE_TOL > bars[["open", "close"]].min(axis=1), "low above open/close")
-    flag(bars["volume"] < 0, "negative volume")
-    flag(~calendar.session_mask(bars["trade_time"]), "not a session")
-    t = pd.DatetimeIndex(bars["trade_time"])
-    if daily:
-        flag(t != t.normalize(), "daily bar not stamped at midnight")
-    else:
-        flag(sessions.minute_index(t) < 0, "minute bar outside the trading sessions")
-    flag(bars.duplicated(["ts_code", "trade_time"], keep="last"), "duplicate key")
+    reason, repeat = validation.row_reasons(bars, daily=daily)
     bad = reason != ""
     rejected = bars.loc[bad].assign(reason=reason[bad], source=source)
-    return Validated(bars.loc[~bad], rejected)
+    return Validated(bars.loc[~bad & ~repeat], rejected)
 
 
 @dataclass
@@ -234,5 +216,5 @@ def check_store_frames(bars: pd.DataFrame, adj: pd.DataFrame) -> list[Finding]:
 __all__ = [
     "Validated", "Finding", "validate_bars", "check_columns", "check_calendar_range",
     "check_ohlc", "check_duplicates", "check_gaps", "check_moves", "check_adj_factor",
-    "check_store_frames", "CalendarError",
+    "check_store_frames", "CalendarError", "PRICE_TOL",
 ]

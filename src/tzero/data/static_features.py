@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +50,7 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from tzero.data.appdb import StaticFeatures
+from tzero.data.bars import FACTOR_DATASETS, factor_sources
 from tzero.data.store import MarketStore
 from tzero.data.tdx_ref import _hq_cache, _zs3_names, read_base_dbf, read_industry
 from tzero.data.universes import STOCK_CODE_RE
@@ -117,7 +119,8 @@ def _bars(store: MarketStore, grid: pd.DatetimeIndex) -> tuple[pd.DataFrame, boo
     ``ret`` (decimal return from the code's previous bar on the grid, NaN for
     its first) and ``prev_time`` (that bar's time, NaT for the first).
 
-    Returns are of backward-adjusted closes when ``adj_factor`` is stored: the
+    Returns are of backward-adjusted closes when a factor is stored (Tushare's
+    ``adj_factor``, else the one derived from gbbq, as :func:`tzero.data.bars.read_adj_factor`): the
     raw close ratio × the product of the day-to-day factor steps since the
     previous bar, each step below 1 (a source defect, see
     :func:`tzero.data.bars.repair_falling_factors`) set to 1 — the returns of
@@ -130,7 +133,7 @@ def _bars(store: MarketStore, grid: pd.DatetimeIndex) -> tuple[pd.DataFrame, boo
     bars = store.query("bars_1d", "trade_time >= ? AND trade_time < ? AND regexp_matches(ts_code, ?)",
                        [start.to_pydatetime(), end.to_pydatetime(), STOCK_CODE_RE],
                        columns="ts_code, trade_time, close, amount")
-    adjusted = store.has("adj_factor")
+    adjusted = any(store.has(ds) for ds in FACTOR_DATASETS)
     if bars.empty:
         return bars.assign(ret=[], prev_time=[]), adjusted
     codes = pd.Index(sorted(bars["ts_code"].unique()))
@@ -160,9 +163,12 @@ def _steps_since_previous(step: np.ndarray, r: np.ndarray, c: np.ndarray,
 def _factor_steps(store: MarketStore, grid: pd.DatetimeIndex, codes: pd.Index) -> np.ndarray:
     """``[session × code]`` repaired factor step ``f_t / f_{t-1}`` (falls and gaps → 1)."""
     look = grid[0] - pd.Timedelta(days=FACTOR_LOOKBACK_DAYS)  # the factor in force on grid[0]
-    adj = store.query("adj_factor", "trade_date >= ? AND trade_date <= ? AND regexp_matches(ts_code, ?)",
-                      [look.to_pydatetime(), grid[-1].to_pydatetime(), STOCK_CODE_RE],
-                      columns="ts_code, trade_date, adj_factor")
+    src = factor_sources(store, list(codes))      # Tushare's factor, else the one from gbbq
+    adj = pd.concat([store.query(ds, "trade_date >= ? AND trade_date <= ? AND ts_code IN (SELECT unnest(?))",
+                                 [look.to_pydatetime(), grid[-1].to_pydatetime(),
+                                  [c for c in codes if src.get(c) == ds]],
+                                 columns="ts_code, trade_date, adj_factor")
+                     for ds in FACTOR_DATASETS if store.has(ds)], ignore_index=True)
     f = adj.pivot(index="trade_date", columns="ts_code", values="adj_factor")
     f.index = pd.DatetimeIndex(f.index).normalize()
     f = f.reindex(f.index.union(grid)).ffill().reindex(index=grid, columns=codes)
@@ -239,7 +245,8 @@ def _one_date(day: pd.Timestamp, row: int, codes: pd.Index, mats: dict[str, np.n
     return out.where(out.notna(), None)[STATIC_COLUMNS]
 
 
-def build_static_features(store: MarketStore, tdx_dir: Path, as_of_dates) -> pd.DataFrame:
+def build_static_features(store: MarketStore, tdx_dir: Path, as_of_dates,
+                          progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
     """Static features of every stock on each date (see the module docstring for each column).
 
     Args:
@@ -248,6 +255,8 @@ def build_static_features(store: MarketStore, tdx_dir: Path, as_of_dates) -> pd.
             ``tdxzs3.cfg``, ``base.dbf``), e.g. ``Settings.tdx_dir``.
         as_of_dates: dates (usually :func:`month_ends`); a non-session date is
             built on the last session before it.
+        progress: called ``(done, total)`` after reading the bars (step 1),
+            building the wide matrices (step 2) and each date (steps 3 …).
 
     Returns:
         Frame of :data:`STATIC_COLUMNS` (``as_of_date`` a ``datetime.date``;
@@ -266,7 +275,11 @@ def build_static_features(store: MarketStore, tdx_dir: Path, as_of_dates) -> pd.
     pos = cal.searchsorted(days, side="left")
     lo = max(int(pos.min()) - VOL_WINDOW, 0)            # one more session for the first return
     grid = cal[lo:int(pos.max()) + 1]
+    total = len(days) + 2
+    tick = progress or (lambda done, n: None)
+    tick(0, total)
     bars, adjusted = _bars(store, grid)
+    tick(1, total)
     if bars.empty:
         return pd.DataFrame(columns=STATIC_COLUMNS)
     codes = pd.Index(sorted(bars["ts_code"].unique()))
@@ -275,8 +288,11 @@ def build_static_features(store: MarketStore, tdx_dir: Path, as_of_dates) -> pd.
     mats["prev"] = _wide(bars, grid, codes, np.where(prev >= 0, prev, np.nan))
     static = _industry(tdx_dir).reindex(codes)
     static["float_shares"] = _float_shares(tdx_dir).reindex(codes)
-    frames = [_one_date(d, int(p - lo), codes, mats, static, adjusted)
-              for d, p in zip(days, pos, strict=True)]
+    tick(2, total)
+    frames = []
+    for i, (d, p) in enumerate(zip(days, pos, strict=True)):
+        frames.append(_one_date(d, int(p - lo), codes, mats, static, adjusted))
+        tick(3 + i, total)
     frames = [f for f in frames if not f.empty]
     if not frames:
         return pd.DataFrame(columns=STATIC_COLUMNS)
@@ -334,11 +350,11 @@ def read_static_features(session: Session, ts_codes: list[str] | None, as_of) ->
         on or before ``as_of`` are absent.
     """
     day = pd.Timestamp(as_of).date()
-    latest = select(StaticFeatures.ts_code, func.max(StaticFeatures.as_of_date).label("d")) \
+    per_code = select(StaticFeatures.ts_code, func.max(StaticFeatures.as_of_date).label("d")) \
         .where(StaticFeatures.as_of_date <= day)
     if ts_codes is not None:
-        latest = latest.where(StaticFeatures.ts_code.in_(list(ts_codes)))
-    latest = latest.group_by(StaticFeatures.ts_code).subquery()
+        per_code = per_code.where(StaticFeatures.ts_code.in_(list(ts_codes)))
+    latest = per_code.group_by(StaticFeatures.ts_code).subquery()
     q = select(*(getattr(StaticFeatures, c) for c in STATIC_COLUMNS)).join(
         latest, (StaticFeatures.ts_code == latest.c.ts_code)
         & (StaticFeatures.as_of_date == latest.c.d)).order_by(StaticFeatures.ts_code)

@@ -8,6 +8,7 @@ Layout (DESIGN.md "Storage")::
       bars_1d/2023-<id>.parquet
       bars_1m/2021-04-<id>.parquet
       adj_factor/all-<id>.parquet
+      adj_factor_gbbq/all-<id>.parquet   factors derived from TDX's gbbq file
       ...
 
 Atomicity: a write merges new rows into the affected partitions, writes each
@@ -72,6 +73,10 @@ DATASETS: dict[str, DatasetSpec] = {
     "bars_5m": DatasetSpec(("ts_code", "trade_time"), "trade_time", "M", _BAR_COLS),
     "adj_factor": DatasetSpec(("ts_code", "trade_date"), None, None,
                               ("ts_code", "trade_date", "adj_factor")),
+    # the same factors derived from a TDX folder's T0002/hq_cache/gbbq (data/gbbq.py),
+    # kept apart so a Tushare adj_factor always wins and the source stays known
+    "adj_factor_gbbq": DatasetSpec(("ts_code", "trade_date"), None, None,
+                                   ("ts_code", "trade_date", "adj_factor")),
     "trades": DatasetSpec(("ts_code", "trade_time", "seq"), "trade_time", "M",
                           ("ts_code", "trade_time", "seq", "price", "volume", "direction")),
     "industry": DatasetSpec(("ts_code",), None, None, ()),
@@ -244,6 +249,14 @@ class MarketStore:
             return con.execute(sql, [[str(f) for f in files], *(params or [])]).df()
         finally:
             con.close()
+
+    def last_session(self, dataset: str = "bars_1d") -> pd.Timestamp | None:
+        """Date (midnight) of the newest bar in ``dataset``; None when it holds none."""
+        if not self.has(dataset):
+            return None
+        df = self.query(dataset, columns="max(trade_time) AS t", order_by="1")
+        t = df["t"].iloc[0] if len(df) else None
+        return None if t is None or pd.isna(t) else pd.Timestamp(t).normalize()
 
     def symbols(self, dataset: str = "bars_1d") -> list[str]:
         """Sorted ``ts_code``s present in a dataset."""

@@ -14,21 +14,28 @@ Every reader returns one of the frames of DESIGN.md "Data contracts":
   hfq = raw × factor, qfq = raw × factor / latest factor).
 
 Row errors name the file and the 1-based data row (the CSV line is row + 1).
+With ``records=True`` (ingest) a reader keeps going past a value that does not
+parse: the row gets NaN/NaT, a note in a ``problem`` column, and the provenance
+columns ``source`` and ``record`` (the data row), for
+:mod:`tzero.data.validation` to refuse or skip; conflicting repeats are kept
+for it to see. The I/O and column parsers live in :mod:`tzero.data.table_io`.
 """
 
 from __future__ import annotations
 
-import io
 import re
-import zipfile
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from tzero.errors import CalendarError, DataFormatError
-from tzero.market import calendar
+from tzero.data.table_io import RowFaults, fail, provenance, read_table
+from tzero.data.table_io import parse_datetimes as _datetimes
+from tzero.data.table_io import parse_numeric as _numeric
+from tzero.data.table_io import parse_ts_codes as _ts_codes
+from tzero.data.table_io import require_columns as _require
+from tzero.data.table_io import sort_rows as _finish
+from tzero.errors import DataFormatError
 from tzero.market.symbols import to_ts_code
 
 BARS_COLUMNS = ["ts_code", "trade_time", "open", "high", "low", "close", "volume", "amount"]
@@ -45,216 +52,10 @@ SHARES_PER_LOT = 100.0
 TDX_DIRECTION = {0: "B", 1: "S", 2: "N"}
 DIRECTIONS = ("B", "S", "N")
 
-_CSV_SUFFIXES = (".csv", ".txt", ".csv.gz", ".zip")
-_PARQUET_SUFFIXES = (".parquet", ".pq")
-_ENCODINGS = ("utf-8-sig", "gbk")
-
-
-# --------------------------------------------------------------------------- I/O
-
-
-def _suffix(path: Path) -> str:
-    name = path.name.lower()
-    for s in _PARQUET_SUFFIXES + _CSV_SUFFIXES:
-        if name.endswith(s):
-            return s
-    return path.suffix.lower()
-
-
-def _csv_bytes(path: Path) -> bytes:
-    """The raw CSV bytes of a plain, gzipped or single-member zip file."""
-    suffix = _suffix(path)
-    if suffix == ".zip":
-        try:
-            with zipfile.ZipFile(path) as zf:
-                members = [n for n in zf.namelist() if not n.endswith("/")]
-                if len(members) != 1:
-                    raise DataFormatError(
-                        f"{path}: zip holds {len(members)} files; expected exactly one CSV"
-                    )
-                return zf.read(members[0])
-        except zipfile.BadZipFile as e:
-            raise DataFormatError(f"{path}: not a zip file ({e})") from None
-    if suffix == ".csv.gz":
-        import gzip
-
-        return gzip.decompress(path.read_bytes())
-    return path.read_bytes()
-
-
-def _decode(path: Path, raw: bytes) -> str:
-    for enc in _ENCODINGS:
-        try:
-            return raw.decode(enc)
-        except UnicodeDecodeError as e:
-            err = e
-    line = raw.count(b"\n", 0, err.start) + 1
-    raise DataFormatError(
-        f"{path}: line {line}: text is neither UTF-8 nor GBK ({err.reason}); "
-        "save the file as UTF-8"
-    )
-
-
-def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a CSV or Parquet table by extension, columns as stored (CSV values as text).
-
-    Args:
-        path: ``.csv``/``.txt``/``.csv.gz``/``.zip`` (one CSV inside) or
-            ``.parquet``/``.pq``.
-
-    Returns:
-        The raw frame; CSV column names are stripped of spaces and ``<>``.
-
-    Raises:
-        DataFormatError: missing file, unknown extension, unreadable bytes,
-            or a table with no rows.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise DataFormatError(f"{path}: no such file")
-    suffix = _suffix(path)
-    if suffix in _PARQUET_SUFFIXES:
-        try:
-            df = pd.read_parquet(path)
-        except Exception as e:  # pyarrow raises ArrowInvalid/OSError on junk
-            raise DataFormatError(f"{path}: not a readable Parquet file ({e})") from None
-    elif suffix in _CSV_SUFFIXES:
-        text = _decode(path, _csv_bytes(path))
-        if not text.strip():
-            raise DataFormatError(f"{path}: empty file")
-        try:
-            df = pd.read_csv(io.StringIO(text), dtype=str, skipinitialspace=True,
-                             keep_default_na=False, na_values=[""])
-        except pd.errors.ParserError as e:
-            raise DataFormatError(f"{path}: malformed CSV ({e})") from None
-        df.columns = [str(c).strip().strip("<>").strip() for c in df.columns]
-    else:
-        raise DataFormatError(
-            f"{path}: unknown table type {suffix!r}; expected .csv, .csv.gz, .zip or .parquet"
-        )
-    if df.empty:
-        raise DataFormatError(f"{path}: table has no rows")
-    return df
-
-
-def _require(path: Path, df: pd.DataFrame, cols: Sequence[str], what: str) -> None:
-    missing = [c for c in cols if c not in df.columns]
-    if missing:
-        raise DataFormatError(
-            f"{path}: missing column(s) {', '.join(missing)} for a {what} table; "
-            f"found {', '.join(map(str, df.columns))}"
-        )
-
-
-def _bad_row(path: Path, mask: np.ndarray, col: str, values: pd.Series) -> DataFormatError:
-    i = int(np.flatnonzero(mask)[0])
-    return DataFormatError(
-        f"{path}: row {i + 1}: cannot parse {col}={values.iloc[i]!r}"
-    )
-
-
-def _numeric(path: Path, df: pd.DataFrame, col: str) -> np.ndarray:
-    """Column as float64; a value present but not a number raises, empty stays NaN."""
-    s = df[col]
-    if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
-        return s.to_numpy(np.float64, na_value=np.nan)
-    out = pd.to_numeric(s, errors="coerce")
-    bad = out.isna().to_numpy() & s.notna().to_numpy()
-    if bad.any():
-        raise _bad_row(path, bad, col, s)
-    return out.to_numpy(np.float64, na_value=np.nan)
-
-
-def _datetimes(path: Path, s: pd.Series, col: str, fmt: str | None = None) -> np.ndarray:
-    """Parse a date/time column (unique values parsed once); unparseable or empty raises."""
-    if pd.api.types.is_datetime64_any_dtype(s):
-        if getattr(s.dt, "tz", None) is not None:
-            s = s.dt.tz_convert("Asia/Shanghai").dt.tz_localize(None)
-        out = s.to_numpy("datetime64[ns]")
-        bad = np.isnat(out)
-    else:
-        codes, uniques = pd.factorize(s.to_numpy(dtype=object), use_na_sentinel=True)
-        parsed = pd.to_datetime(pd.Series(uniques, dtype=object).str.strip(), format=fmt,
-                                errors="coerce")
-        table = parsed.to_numpy("datetime64[ns]")
-        out = np.where(codes >= 0, table[np.maximum(codes, 0)], np.datetime64("NaT", "ns"))
-        bad = np.isnat(out)
-    if bad.any():
-        raise _bad_row(path, bad, col, s)
-    _check_calendar(path, out, col)
-    return out
-
-
-def _check_calendar(path: Path, times: np.ndarray, col: str) -> None:
-    """Raise CalendarError naming the file and 1-based data row of the first date outside XSHG.
-
-    Checked here, on the rows in file order, so the row number points into the file
-    (later steps sort the frame).
-    """
-    sess = calendar.all_sessions()
-    lo = sess[0].to_datetime64()
-    hi = (sess[-1] + pd.Timedelta(days=1)).to_datetime64()
-    bad = (times < lo) | (times >= hi)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise CalendarError(
-            f"{path}: row {i + 1}: {col} {pd.Timestamp(times[i]).date()} is outside the XSHG "
-            f"calendar ({sess[0].date()} .. {sess[-1].date()})"
-        )
-
-
-def _ts_codes(path: Path, s: pd.Series, col: str) -> pd.Categorical:
-    """Map a symbol column to ``ts_code`` (each distinct value parsed once).
-
-    Returns a Categorical whose categories are the sorted ``ts_code`` values, so
-    the caller can sort by its integer codes instead of by strings.
-    """
-    codes, uniques = pd.factorize(s.to_numpy(dtype=object), use_na_sentinel=True)
-    if (codes < 0).any():
-        raise _bad_row(path, codes < 0, col, s)
-    mapped = []
-    for j, u in enumerate(uniques):
-        try:
-            mapped.append(to_ts_code(str(u)))
-        except ValueError as e:
-            row = int(np.flatnonzero(codes == j)[0])
-            raise DataFormatError(f"{path}: row {row + 1}: {col}: {e}") from None
-    cats = np.array(sorted(set(mapped)), dtype=object)
-    rank = np.searchsorted(cats, np.array(mapped, dtype=object))
-    return pd.Categorical.from_codes(rank[codes], categories=cats)
-
-
-def _finish(out: pd.DataFrame, codes: pd.Categorical, tcol: str, columns: list[str],
-            dedupe: bool = False) -> pd.DataFrame:
-    """Sort by (ts_code, time) on integer keys (stable); ``ts_code`` becomes plain str.
-
-    With ``dedupe`` rows repeating an earlier (ts_code, time) key are dropped
-    (the last one is kept).
-    """
-    key_code = np.asarray(codes.codes, dtype=np.int64)
-    key_time = out[tcol].to_numpy("datetime64[ns]").view(np.int64)
-    order = np.lexsort((key_time, key_code))
-    if np.array_equal(order, np.arange(len(order))):
-        order = None
-    else:
-        key_code, key_time = key_code[order], key_time[order]
-    if dedupe and len(key_code) > 1:
-        last = np.ones(len(key_code), dtype=bool)
-        last[:-1] = (key_code[1:] != key_code[:-1]) | (key_time[1:] != key_time[:-1])
-        if not last.all():
-            order = np.flatnonzero(last) if order is None else order[last]
-            key_code = key_code[last]
-    data = {"ts_code": np.asarray(codes.categories, dtype=object)[key_code]}
-    for c in columns[1:]:
-        v = out[c].to_numpy()
-        data[c] = v if order is None else v[order]
-    return pd.DataFrame(data, columns=columns)
-
-
 # ------------------------------------------------------------------------ daily
 
 
-def read_daily_table(path: str | Path) -> pd.DataFrame:
+def read_daily_table(path: str | Path, *, records: bool = False) -> pd.DataFrame:
     """Read daily bars from a Tushare ``daily`` table or an already-canonical Bars file.
 
     Tushare layout: ``ts_code, trade_date (YYYYMMDD), open, high, low, close,
@@ -266,65 +67,78 @@ def read_daily_table(path: str | Path) -> pd.DataFrame:
 
     Args:
         path: CSV or Parquet file.
+        records: for ingest: note unparseable values per row instead of
+            raising, and add the provenance columns (module docstring).
 
     Returns:
         Bars frame with daily ``trade_time`` at midnight, sorted by
         ``(ts_code, trade_time)``.
 
     Raises:
-        DataFormatError: empty table, missing columns (named), a row with an
-            unparseable symbol, date or number (file and row named).
+        DataFormatError: empty table, missing columns (named), or (without
+            ``records``) a row with an unparseable symbol, date or number
+            (file and row named). CalendarError: (without ``records``) a date
+            outside the XSHG calendar.
     """
     path = Path(path)
     df = read_table(path)
+    faults = RowFaults(len(df)) if records else None
     if "trade_time" in df.columns:
         _require(path, df, BARS_COLUMNS, "canonical Bars")
-        return _bars_from(path, df, "trade_time", "volume", "amount", 1.0, 1.0, None)
+        return _bars_from(path, df, "trade_time", "volume", "amount", 1.0, 1.0, None, faults)
     _require(path, df, ["ts_code", "trade_date", *PRICE_COLUMNS, "vol", "amount"], "Tushare daily")
     s = df["trade_date"]
     fmt = None if pd.api.types.is_datetime64_any_dtype(s) else "%Y%m%d"
     if fmt and pd.api.types.is_numeric_dtype(s):
         df = df.assign(trade_date=s.astype("Int64").astype("string"))
     return _bars_from(path, df, "trade_date", "vol", "amount",
-                      TUSHARE_VOL_SHARES, TUSHARE_AMOUNT_CNY, fmt)
+                      TUSHARE_VOL_SHARES, TUSHARE_AMOUNT_CNY, fmt, faults)
 
 
 def _bars_from(path: Path, df: pd.DataFrame, tcol: str, vcol: str, acol: str,
-               vmult: float, amult: float, fmt: str | None) -> pd.DataFrame:
-    codes = _ts_codes(path, df["ts_code"], "ts_code")
-    out = pd.DataFrame({"trade_time": _datetimes(path, df[tcol], tcol, fmt)})
+               vmult: float, amult: float, fmt: str | None, faults: RowFaults | None) -> pd.DataFrame:
+    codes = _ts_codes(path, df["ts_code"], "ts_code", faults)
+    out = pd.DataFrame({"trade_time": _datetimes(path, df[tcol], tcol, fmt, faults)})
     for c in PRICE_COLUMNS:
-        out[c] = _numeric(path, df, c)
-    out["volume"] = _numeric(path, df, vcol) * vmult
-    out["amount"] = _numeric(path, df, acol) * amult
+        out[c] = _numeric(path, df, c, faults)
+    out["volume"] = _numeric(path, df, vcol, faults) * vmult
+    out["amount"] = _numeric(path, df, acol, faults) * amult
+    for k, v in provenance(path, faults, len(df)).items():
+        out[k] = v
     return _finish(out, codes, "trade_time", BARS_COLUMNS)
 
 
 # ------------------------------------------------------------------- adj factor
 
 
-def read_adj_factor_table(path: str | Path) -> pd.DataFrame:
+def read_adj_factor_table(path: str | Path, *, records: bool = False) -> pd.DataFrame:
     """Read a Tushare ``adj_factor`` table (e.g. ``reference/adj_factor.parquet``).
 
     Args:
         path: CSV or Parquet with ``ts_code``, ``trade_date`` (``YYYYMMDD``
             text or integer, or a date column) and ``adj_factor``.
+        records: for ingest: unparseable values noted, provenance columns
+            added, and repeated keys all kept (validation collapses identical
+            repeats and refuses conflicting ones).
 
     Returns:
         Frame ``ts_code`` (str), ``trade_date`` (datetime64[ns], midnight),
         ``adj_factor`` (float64; float32 sources are rounded to 6 decimals to
         drop float32 noise), sorted by ``(ts_code, trade_date)``. The factor
         is cumulative backward: hfq = raw × factor, qfq = raw × factor /
-        latest factor. Rows repeating a (ts_code, trade_date) key are dropped,
-        keeping the last (the shared file repeats 1.2M rows exactly, on 706
-        codes). Values are not checked here (the source has known
-        false drops, e.g. 000001.SZ on 2020-12-31; quality checks flag them).
+        latest factor. Without ``records``, rows repeating a (ts_code,
+        trade_date) key are dropped, keeping the last (the shared file repeats
+        1.2M rows exactly, on 706 codes). Values are not checked here (the
+        source has known false drops, e.g. 000001.SZ on 2020-12-31; quality
+        checks flag them).
 
     Raises:
-        DataFormatError: empty table, missing columns, unparseable rows.
+        DataFormatError: empty table, missing columns, or (without ``records``)
+            unparseable rows.
     """
     path = Path(path)
     df = read_table(path)
+    faults = RowFaults(len(df)) if records else None
     _require(path, df, ADJ_COLUMNS, "adj_factor")
     s = df["trade_date"]
     fmt = None
@@ -332,13 +146,15 @@ def read_adj_factor_table(path: str | Path) -> pd.DataFrame:
         fmt = "%Y%m%d"
         if pd.api.types.is_numeric_dtype(s):
             s = s.astype("Int64").astype("string")
-    factor = _numeric(path, df, "adj_factor")
+    factor = _numeric(path, df, "adj_factor", faults)
     if df["adj_factor"].dtype == np.float32:
         factor = np.round(factor, 6)
-    codes = _ts_codes(path, df["ts_code"], "ts_code")
-    dates = _datetimes(path, s, "trade_date", fmt).astype("datetime64[D]").astype("datetime64[ns]")
-    out = pd.DataFrame({"trade_date": dates, "adj_factor": factor})
-    return _finish(out, codes, "trade_date", ADJ_COLUMNS, dedupe=True)
+    codes = _ts_codes(path, df["ts_code"], "ts_code", faults)
+    dates = _datetimes(path, s, "trade_date", fmt, faults)
+    dates = dates.astype("datetime64[D]").astype("datetime64[ns]")
+    out = pd.DataFrame({"trade_date": dates, "adj_factor": factor,
+                        **provenance(path, faults, len(df))})
+    return _finish(out, codes, "trade_date", ADJ_COLUMNS, dedupe=not records)
 
 
 # ----------------------------------------------------------------- minute CSVs
@@ -360,22 +176,25 @@ def _symbol_from_name(path: Path) -> str:
     return to_ts_code(f"{m.group(2)}.{_EXCHANGE_ALIAS.get(ex, ex)}")
 
 
-def _to_bar_close(path: Path, times: np.ndarray) -> np.ndarray:
+def _to_bar_close(path: Path, times: np.ndarray, check: bool = True) -> np.ndarray:
     """Normalise 1-minute stamps to the bar close (09:31…11:30, 13:01…15:00).
 
     A file is taken as open-stamped when it has 09:30 or 13:00 bars and no
     11:30 or 15:00 bars; its stamps move one minute later. Any stamp left
     outside the two sessions raises (e.g. a 09:30 call-auction bar in a
-    close-stamped file).
+    close-stamped file) unless ``check`` is False (ingest: validation refuses
+    such rows). NaT stays NaT.
     """
-    minute = ((times - times.astype("datetime64[D]")) // np.timedelta64(1, "m")).astype(np.int64)
-    opens = np.isin(minute, (_AM_OPEN, _PM_OPEN)).any()
-    closes = np.isin(minute, (_AM_CLOSE, _PM_CLOSE)).any()
+    valid = ~np.isnat(times)
+    safe = np.where(valid, times, times[valid][0] if valid.any() else np.datetime64(0, "ns"))
+    minute = ((safe - safe.astype("datetime64[D]")) // np.timedelta64(1, "m")).astype(np.int64)
+    opens = np.isin(minute[valid], (_AM_OPEN, _PM_OPEN)).any()
+    closes = np.isin(minute[valid], (_AM_CLOSE, _PM_CLOSE)).any()
     if opens and not closes:
         times = times + np.timedelta64(1, "m")
         minute = minute + 1
     inside = ((minute > _AM_OPEN) & (minute <= _AM_CLOSE)) | ((minute > _PM_OPEN) & (minute <= _PM_CLOSE))
-    if not inside.all():
+    if check and not inside.all():
         i = int(np.flatnonzero(~inside)[0])
         raise DataFormatError(
             f"{path}: row {i + 1}: stamp {pd.Timestamp(times[i])} is outside the "
@@ -384,7 +203,7 @@ def _to_bar_close(path: Path, times: np.ndarray) -> np.ndarray:
     return times
 
 
-def read_minute_csv(path: str | Path) -> pd.DataFrame:
+def read_minute_csv(path: str | Path, *, records: bool = False) -> pd.DataFrame:
     """Read a vendor 1-minute bar CSV; the format is detected from its header.
 
     Formats:
@@ -407,24 +226,28 @@ def read_minute_csv(path: str | Path) -> pd.DataFrame:
 
     Args:
         path: ``.csv``, ``.csv.gz`` or ``.zip`` (one CSV).
+        records: for ingest: unparseable values and stamps outside the
+            sessions are left to validation, provenance columns added.
 
     Returns:
         Bars frame (prices float64 CNY or index points, ``volume`` shares,
         ``amount`` NaN), sorted by ``(ts_code, trade_time)``.
 
     Raises:
-        DataFormatError: unknown header, missing columns, unparseable rows,
-            or stamps outside the trading sessions (file and row named).
+        DataFormatError: unknown header, missing columns, or (without
+            ``records``) unparseable rows or stamps outside the trading
+            sessions (file and row named).
     """
     path = Path(path)
     df = read_table(path)
+    faults = RowFaults(len(df)) if records else None
     cols = set(df.columns)
     if {"symbol", "dt"} <= cols:
         _require(path, df, _JQ_COLUMNS, "1-minute (symbol,dt,...)")
-        codes = _ts_codes(path, df["symbol"], "symbol")
-        times = _datetimes(path, df["dt"], "dt", "%Y-%m-%d %H:%M:%S")
-        prices = {c: _numeric(path, df, c) for c in PRICE_COLUMNS}
-        volume = _numeric(path, df, "vol")
+        codes = _ts_codes(path, df["symbol"], "symbol", faults)
+        times = _datetimes(path, df["dt"], "dt", "%Y-%m-%d %H:%M:%S", faults)
+        prices = {c: _numeric(path, df, c, faults) for c in PRICE_COLUMNS}
+        volume = _numeric(path, df, "vol", faults)
         adjust = "none"
     elif {"Date", "Time"} <= cols:
         _require(path, df, _TDX_TXT_COLUMNS, "1-minute (<Date>, <Time>, ...)")
@@ -432,9 +255,9 @@ def read_minute_csv(path: str | Path) -> pd.DataFrame:
                                           categories=[_symbol_from_name(path)])
         day = df["Date"].astype("string").str.strip().str.split(" ").str[0]
         stamp = day + " " + df["Time"].astype("string").str.strip()
-        times = _datetimes(path, stamp, "Date/Time", "%Y/%m/%d %H:%M:%S")
-        prices = {c: _numeric(path, df, c.capitalize()) for c in PRICE_COLUMNS}
-        volume = _numeric(path, df, "Volume")
+        times = _datetimes(path, stamp, "Date/Time", "%Y/%m/%d %H:%M:%S", faults)
+        prices = {c: _numeric(path, df, c.capitalize(), faults) for c in PRICE_COLUMNS}
+        volume = _numeric(path, df, "Volume", faults)
         adjust = "qfq"
     else:
         raise DataFormatError(
@@ -442,8 +265,9 @@ def read_minute_csv(path: str | Path) -> pd.DataFrame:
             "'symbol,id,dt,freq,open,close,high,low,vol' or "
             "'<Date>, <Time>, <Open>, <High>, <Low>, <Close>, <Volume>'"
         )
-    out = pd.DataFrame({"trade_time": _to_bar_close(path, times),
-                        **prices, "volume": volume, "amount": np.nan})
+    out = pd.DataFrame({"trade_time": _to_bar_close(path, times, check=not records),
+                        **prices, "volume": volume, "amount": np.nan,
+                        **provenance(path, faults, len(df))})
     out = _finish(out, codes, "trade_time", BARS_COLUMNS)
     out.attrs["adjust"] = adjust
     return out
@@ -469,7 +293,7 @@ _L2_COLUMNS = ["SecurityID", "TradeTime", "TradePrice", "TradeQty"]
 _INSIGHT_COLUMNS = ["SecurityID", "MDDate", "MDTime", "TradeBSFlag", "TradePrice", "TradeQty"]
 
 
-def read_trades_table(path: str | Path) -> pd.DataFrame:
+def read_trades_table(path: str | Path, *, records: bool = False) -> pd.DataFrame:
     """Read trade-by-trade records; the format is detected from the header.
 
     Formats:
@@ -502,6 +326,8 @@ def read_trades_table(path: str | Path) -> pd.DataFrame:
     Args:
         path: CSV (plain, ``.csv.gz`` or a ``.zip`` holding one CSV; UTF-8 or GBK)
             or Parquet file.
+        records: for ingest: unparseable values and unknown codes noted per
+            row instead of raised, provenance columns added (module docstring).
 
     Returns:
         Trades frame ``ts_code`` (str), ``trade_time`` (datetime64[ns], naive
@@ -510,20 +336,22 @@ def read_trades_table(path: str | Path) -> pd.DataFrame:
         ``(ts_code, trade_time)`` with ties in file order.
 
     Raises:
-        DataFormatError: empty table, unknown header, missing columns, an
-            unknown direction or an unparseable value (file, row and field named).
+        DataFormatError: empty table, unknown header, missing columns, or
+            (without ``records``) an unknown direction or an unparseable value
+            (file, row and field named).
     """
     path = Path(path)
     df = read_table(path)
+    faults = RowFaults(len(df)) if records else None
     cols = set(df.columns)
     if "volume_lots" in cols or "symbol" in cols:
-        parsed = _tdx_trades(path, df)
+        parsed = _tdx_trades(path, df, faults)
     elif {"MDDate", "MDTime"} <= cols:
-        parsed = _insight_trades(path, df)
+        parsed = _insight_trades(path, df, faults)
     elif "TradeTime" in cols:
-        parsed = _l2_trades(path, df)
+        parsed = _l2_trades(path, df, faults)
     elif "trade_time" in cols:
-        parsed = _canonical_trades(path, df)
+        parsed = _canonical_trades(path, df, faults)
     else:
         raise DataFormatError(
             f"{path}: unknown trades header {list(df.columns)}; expected TDX snapshots "
@@ -532,6 +360,8 @@ def read_trades_table(path: str | Path) -> pd.DataFrame:
             "canonical (ts_code,trade_time,price,volume,direction)"
         )
     codes, out, keep = parsed
+    for k, v in provenance(path, faults, len(df)).items():
+        out[k] = v
     if keep is not None:
         codes = codes[keep]
         out = out.loc[keep].reset_index(drop=True)
@@ -544,90 +374,94 @@ def _trades_frame(times: np.ndarray, price: np.ndarray, volume: np.ndarray,
                          "direction": np.asarray(direction, dtype=object)})
 
 
-def _tdx_trades(path: Path, df: pd.DataFrame):
+def _tdx_trades(path: Path, df: pd.DataFrame, faults: RowFaults | None):
     _require(path, df, _TDX_TRADE_COLUMNS, "TDX trades")
-    codes = _ts_codes(path, df["symbol"], "symbol")
-    times = _datetimes(path, df["datetime"], "datetime")
-    volume = _numeric(path, df, "volume_lots") * SHARES_PER_LOT
-    direction = pd.Series(_numeric(path, df, "direction")).map(TDX_DIRECTION)
+    codes = _ts_codes(path, df["symbol"], "symbol", faults)
+    times = _datetimes(path, df["datetime"], "datetime", faults=faults)
+    volume = _numeric(path, df, "volume_lots", faults) * SHARES_PER_LOT
+    direction = pd.Series(_numeric(path, df, "direction", faults)).map(TDX_DIRECTION)
     bad = direction.isna().to_numpy()
     if bad.any():
-        raise _bad_row(path, bad, "direction (expected 0, 1 or 2)", df["direction"])
-    out = _trades_frame(times, _numeric(path, df, "price"), volume, direction.to_numpy())
+        fail(path, bad, "direction (expected 0, 1 or 2)", df["direction"], faults)
+    out = _trades_frame(times, _numeric(path, df, "price", faults), volume, direction.to_numpy())
     return codes, out, None
 
 
-def _canonical_trades(path: Path, df: pd.DataFrame):
+def _canonical_trades(path: Path, df: pd.DataFrame, faults: RowFaults | None):
     _require(path, df, TRADES_COLUMNS, "canonical Trades")
-    codes = _ts_codes(path, df["ts_code"], "ts_code")
-    times = _datetimes(path, df["trade_time"], "trade_time")
+    codes = _ts_codes(path, df["ts_code"], "ts_code", faults)
+    times = _datetimes(path, df["trade_time"], "trade_time", faults=faults)
     direction = df["direction"].astype("string").str.strip().str.upper()
     bad = ~direction.isin(DIRECTIONS).fillna(False).to_numpy(bool)
     if bad.any():
-        raise _bad_row(path, bad, "direction (expected B, S or N)", df["direction"])
-    out = _trades_frame(times, _numeric(path, df, "price"), _numeric(path, df, "volume"),
+        fail(path, bad, "direction (expected B, S or N)", df["direction"], faults)
+    out = _trades_frame(times, _numeric(path, df, "price", faults), _numeric(path, df, "volume", faults),
                         direction.to_numpy())
     return codes, out, None
 
 
-def _l2_trades(path: Path, df: pd.DataFrame):
+def _l2_trades(path: Path, df: pd.DataFrame, faults: RowFaults | None):
     """Exchange Level-2 ``tradeData.csv`` (Shanghai flags, Shenzhen order sequence numbers)."""
     _require(path, df, _L2_COLUMNS, "Level-2 trades (tradeData)")
     sec = df["SecurityID"].astype("string").str.strip()
     if "Market" in df.columns:
         sec = sec + "." + df["Market"].astype("string").str.strip().fillna("")
         sec = sec.str.rstrip(".")
-    codes = _ts_codes(path, sec, "SecurityID/Market")
-    times = _datetimes(path, df["TradeTime"], "TradeTime", "%Y.%m.%dT%H:%M:%S.%f")
-    price = np.round(_numeric(path, df, "TradePrice"), L2_PRICE_DECIMALS)
-    volume = _numeric(path, df, "TradeQty")
+    codes = _ts_codes(path, sec, "SecurityID/Market", faults)
+    times = _datetimes(path, df["TradeTime"], "TradeTime", "%Y.%m.%dT%H:%M:%S.%f", faults=faults)
+    price = np.round(_numeric(path, df, "TradePrice", faults), L2_PRICE_DECIMALS)
+    volume = _numeric(path, df, "TradeQty", faults)
     direction = np.full(len(df), None, dtype=object)
     flag = (df["TradeBSFlag"].astype("string").str.strip().str.upper()
             if "TradeBSFlag" in df.columns else pd.Series(pd.NA, index=df.index, dtype="string"))
     has_flag = flag.notna().to_numpy()
     ok = flag.isin(DIRECTIONS).fillna(False).to_numpy(bool)
     if (has_flag & ~ok).any():
-        raise _bad_row(path, has_flag & ~ok, "TradeBSFlag (expected B, S or N)", df["TradeBSFlag"])
+        fail(path, has_flag & ~ok, "TradeBSFlag (expected B, S or N)", df["TradeBSFlag"], faults)
     direction[has_flag] = flag[has_flag].to_numpy(dtype=object)
     keep = np.ones(len(df), dtype=bool)
     sz = ~has_flag
     if sz.any():
-        keep, direction = _sz_direction(path, df, sz, times, direction)
+        keep, direction = _sz_direction(path, df, sz, times, direction, faults)
     return codes, _trades_frame(times, price, volume, direction), keep
 
 
 def _sz_direction(path: Path, df: pd.DataFrame, sz: np.ndarray, times: np.ndarray,
-                  direction: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Shenzhen rows: keep executions, direction from the later (aggressor) order."""
+                  direction: np.ndarray, faults: RowFaults | None) -> tuple[np.ndarray, np.ndarray]:
+    """Shenzhen rows: keep executions, direction from the later (aggressor) order.
+
+    With ``faults``, rows of an unknown ``ExecType`` are kept (noted, no direction).
+    """
     _require(path, df, ["ExecType", "BidApplSeqNum", "OfferApplSeqNum"], "Shenzhen Level-2 trades")
     exec_type = df["ExecType"].astype("string").str.strip().str.upper()
     known = exec_type.isin([SZ_EXEC_FILL, SZ_EXEC_CANCEL]).fillna(False).to_numpy(bool)
     if (sz & ~known).any():
-        raise _bad_row(path, sz & ~known, "ExecType (expected F or 4)", df["ExecType"])
+        fail(path, sz & ~known, "ExecType (expected F or 4)", df["ExecType"], faults)
     fill = sz & (exec_type == SZ_EXEC_FILL).fillna(False).to_numpy(bool)
-    bid = _numeric(path, df, "BidApplSeqNum")
-    offer = _numeric(path, df, "OfferApplSeqNum")
+    bid = _numeric(path, df, "BidApplSeqNum", faults)
+    offer = _numeric(path, df, "OfferApplSeqNum", faults)
     missing = fill & (np.isnan(bid) | np.isnan(offer))
     if missing.any():
-        raise _bad_row(path, missing, "BidApplSeqNum/OfferApplSeqNum", df["BidApplSeqNum"])
+        fail(path, missing, "BidApplSeqNum/OfferApplSeqNum", df["BidApplSeqNum"], faults)
     tod = times - times.astype("datetime64[D]")
     auction = (tod < _CONTINUOUS_OPEN) | (tod >= _SZ_CLOSING_CALL)
     direction = direction.copy()
     direction[fill] = np.where(auction[fill], "N", np.where(bid[fill] > offer[fill], "B", "S"))
-    return ~sz | fill, direction
+    direction[missing] = None
+    return ~sz | fill | (sz & ~known), direction
 
 
-def _insight_trades(path: Path, df: pd.DataFrame):
+def _insight_trades(path: Path, df: pd.DataFrame, faults: RowFaults | None):
     """Insight-style Shanghai Level-2 ``SHtrans.csv`` (numeric ``TradeBSFlag``)."""
     _require(path, df, _INSIGHT_COLUMNS, "Insight Level-2 trades")
-    codes = _ts_codes(path, df["SecurityID"], "SecurityID")
+    codes = _ts_codes(path, df["SecurityID"], "SecurityID", faults)
     stamp = (df["MDDate"].astype("string").str.strip() + " "
              + df["MDTime"].astype("string").str.strip())
-    times = _datetimes(path, stamp, "MDDate/MDTime", "%Y.%m.%d %H:%M:%S.%f")
+    times = _datetimes(path, stamp, "MDDate/MDTime", "%Y.%m.%d %H:%M:%S.%f", faults=faults)
     direction = df["TradeBSFlag"].astype("string").str.strip().map(INSIGHT_DIRECTION)
     bad = direction.isna().to_numpy()
     if bad.any():
-        raise _bad_row(path, bad, "TradeBSFlag (expected 0, 1 or 2)", df["TradeBSFlag"])
-    price = np.round(_numeric(path, df, "TradePrice"), L2_PRICE_DECIMALS)
-    out = _trades_frame(times, price, _numeric(path, df, "TradeQty"), direction.to_numpy())
+        fail(path, bad, "TradeBSFlag (expected 0, 1 or 2)", df["TradeBSFlag"], faults)
+    price = np.round(_numeric(path, df, "TradePrice", faults), L2_PRICE_DECIMALS)
+    out = _trades_frame(times, price, _numeric(path, df, "TradeQty", faults), direction.to_numpy())
     return codes, out, None

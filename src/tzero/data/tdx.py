@@ -43,6 +43,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from tzero.data.tdx_export import read_export_txt
 from tzero.errors import DataFormatError
 from tzero.market.symbols import board_of, tdx_name, to_ts_code
 
@@ -143,7 +144,16 @@ _DATE_SPAN = 22001231 - _DATE_BASE + 1
 
 
 def _yyyymmdd_to_datetime(dates: np.ndarray, path: Path | str) -> np.ndarray:
-    """Vectorised YYYYMMDD integers → ``datetime64[ns]``; invalid dates raise.
+    """Vectorised YYYYMMDD integers → ``datetime64[ns]``; invalid dates raise naming the record."""
+    out, ok = _yyyymmdd_lenient(dates)
+    if not ok.all():
+        i = int(np.flatnonzero(~ok)[0])
+        raise DataFormatError(f"{path}: record {i + 1} has an invalid date {int(dates[i])}")
+    return out
+
+
+def _yyyymmdd_lenient(dates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """YYYYMMDD integers → (``datetime64[ns]`` with NaT where invalid, validity mask).
 
     One lookup in a cached table indexed by ``YYYYMMDD - 19000101`` (NaT where
     the integer is not a real date, e.g. 20230230), several times faster than
@@ -154,8 +164,36 @@ def _yyyymmdd_to_datetime(dates: np.ndarray, path: Path | str) -> np.ndarray:
     out = _date_table()[np.where(inside, k, 0)]
     ok = inside & ~np.isnat(out)
     if not ok.all():
-        i = int(np.flatnonzero(~ok)[0])
-        raise DataFormatError(f"{path}: record {i + 1} has an invalid date {int(dates[i])}")
+        out = np.where(ok, out, np.datetime64("NaT", "ns"))
+    return out, ok
+
+
+def _with_records(df: pd.DataFrame, sources: list[str], counts: np.ndarray,
+                  problem: np.ndarray | None) -> pd.DataFrame:
+    """Add the provenance columns of :mod:`tzero.data.validation` to a frame in file order.
+
+    ``source`` (categorical file path), ``record`` (1-based record in its own
+    file) and, only when some field could not be decoded, ``problem`` (its
+    text, None elsewhere).
+    """
+    counts = np.asarray(counts, dtype=np.int64)
+    file_idx = np.repeat(np.arange(len(sources), dtype=np.int64), counts)
+    starts = np.cumsum(counts) - counts
+    record = np.arange(int(counts.sum()), dtype=np.int64) - np.repeat(starts, counts) + 1
+    df["source"] = pd.Categorical.from_codes(file_idx, categories=pd.Index(sources, dtype=object))
+    df["record"] = record
+    if problem is not None:
+        df["problem"] = problem
+    return df
+
+
+def _date_problems(dates: np.ndarray, ok: np.ndarray) -> np.ndarray | None:
+    """``problem`` texts for records whose YYYYMMDD integer is no date (None when all are)."""
+    if ok.all():
+        return None
+    out = np.full(len(dates), None, dtype=object)
+    for i in np.flatnonzero(~ok):
+        out[i] = f"field 'date' is {int(dates[i])}, not a YYYYMMDD date"
     return out
 
 
@@ -170,16 +208,14 @@ def _date_table() -> np.ndarray:
     return np.where(ok, days.astype("datetime64[ns]"), np.datetime64("NaT", "ns"))
 
 
-def _ymd_to_datetime(y: np.ndarray, m: np.ndarray, d: np.ndarray, path: Path | str,
-                     raw: np.ndarray) -> np.ndarray:
+def _ymd_to_datetime(y: np.ndarray, m: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Year, month, day arrays → (``datetime64[ns]``, NaT where invalid; validity mask)."""
     ok = (m >= 1) & (m <= 12) & (d >= 1) & (d <= 31) & (y >= 1900) & (y <= 2200)
-    months = ((y - 1970) * 12 + (m - 1)).astype("datetime64[M]")
-    days = months.astype("datetime64[D]") + (d - 1).astype("timedelta64[D]")
+    months = ((y - 1970) * 12 + (np.clip(m, 1, 12) - 1)).astype("datetime64[M]")
+    days = months.astype("datetime64[D]") + (np.clip(d, 1, 31) - 1).astype("timedelta64[D]")
     ok &= days.astype("datetime64[M]") == months  # rejects 2023-02-30 and the like
-    if not ok.all():
-        i = int(np.flatnonzero(~ok)[0])
-        raise DataFormatError(f"{path}: record {i + 1} has an invalid date {int(raw[i])}")
-    return days.astype("datetime64[ns]")
+    out = days.astype("datetime64[ns]")
+    return np.where(ok, out, np.datetime64("NaT", "ns")), ok
 
 
 def _frame(codes: np.ndarray, times: np.ndarray, cols: dict[str, np.ndarray] | np.ndarray) -> pd.DataFrame:
@@ -229,7 +265,7 @@ def _day_columns(rec: np.ndarray, pscale: np.ndarray | float, vscale: np.ndarray
     return block
 
 
-def read_day(path: str | Path) -> pd.DataFrame:
+def read_day(path: str | Path, *, records: bool = False) -> pd.DataFrame:
     """Read one TDX daily-bar file ``vipdoc/{sh,sz,bj}/lday/<name>.day``.
 
     Records are 32-byte little-endian ``<IIIIIfII``: date YYYYMMDD; open, high,
@@ -239,27 +275,37 @@ def read_day(path: str | Path) -> pd.DataFrame:
 
     Args:
         path: the ``.day`` file; its name gives the ``ts_code``.
+        records: for ingest: keep file order, add the provenance columns
+            ``source``, ``record`` and ``problem`` (:mod:`tzero.data.validation`)
+            and turn an invalid date into ``NaT`` with a ``problem`` instead of raising.
 
     Returns:
         Bars frame: ``ts_code`` (str), ``trade_time`` (datetime64[ns], midnight
         of the session), ``open high low close`` (float64 CNY; index points for
         indices), ``volume`` (float64 shares; index lots ×100), ``amount``
-        (float64 CNY); sorted by ``trade_time``.
+        (float64 CNY); sorted by ``trade_time`` (file order with ``records``).
 
     Raises:
         DataFormatError: the name maps to no symbol, the file is empty, its
-            size is not a multiple of 32 bytes, or a record has an invalid date.
+            size is not a multiple of 32 bytes, or (without ``records``) a
+            record has an invalid date.
     """
     path = Path(path)
     ts_code = ts_code_from_path(path)
     rec = _load_records(path, DAY_DTYPE)
-    times = _yyyymmdd_to_datetime(rec["date"], path)
+    if records:
+        times, ok = _yyyymmdd_lenient(rec["date"])
+    else:
+        times = _yyyymmdd_to_datetime(rec["date"], path)
     cols = _day_columns(rec, price_scale(ts_code), volume_scale(ts_code))
     codes = np.full(len(rec), ts_code, dtype=object)
-    return _sort_bars(_frame(codes, times, cols))
+    df = _frame(codes, times, cols)
+    if records:
+        return _with_records(df, [str(path)], np.array([len(rec)]), _date_problems(rec["date"], ok))
+    return _sort_bars(df)
 
 
-def read_lc(path: str | Path) -> pd.DataFrame:
+def read_lc(path: str | Path, *, records: bool = False) -> pd.DataFrame:
     """Read one TDX minute-bar file: ``.lc1`` (1-minute, ``minline/``) or ``.lc5`` (5-minute, ``fzline/``).
 
     Records are 32-byte ``<HHfffffII``: packed date (year = n // 2048 + 2004,
@@ -269,63 +315,88 @@ def read_lc(path: str | Path) -> pd.DataFrame:
 
     Args:
         path: the ``.lc1``/``.lc5`` file; its name gives the ``ts_code``.
+        records: as in :func:`read_day` (file order, provenance columns, an
+            undecodable stamp becomes ``NaT`` with a ``problem``).
 
     Returns:
         Bars frame with ``trade_time`` at the bar close (09:31…11:30,
         13:01…15:00 for 1-minute bars; 09:35…15:00 for 5-minute bars), prices
-        float64 CNY rounded to 0.001 (float32 noise removed), ``volume`` float64
-        shares (index lots ×100, assumed), ``amount`` float64 CNY.
+        float64 CNY rounded to 0.001 (float32 noise removed; NaN and ±inf
+        stay as stored), ``volume`` float64 shares (index lots ×100, assumed),
+        ``amount`` float64 CNY.
 
     Raises:
         DataFormatError: the name maps to no symbol, the file is empty, its
-            size is not a multiple of 32 bytes, or a record has an invalid
-            date or minute.
+            size is not a multiple of 32 bytes, or (without ``records``) a
+            record has an invalid date or minute.
     """
     path = Path(path)
     ts_code = ts_code_from_path(path)
     rec = _load_records(path, LC_DTYPE)
     n = rec["date"].astype(np.int64)
-    days = _ymd_to_datetime(n // 2048 + LC_YEAR_BASE, n % 2048 // 100, n % 2048 % 100, path, n)
+    days, ok_day = _ymd_to_datetime(n // 2048 + LC_YEAR_BASE, n % 2048 // 100, n % 2048 % 100)
     minute = rec["minute"].astype(np.int64)
-    bad = minute > 24 * 60
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise DataFormatError(f"{path}: record {i + 1} has an invalid minute {int(minute[i])}")
-    times = days + (minute * 60_000_000_000).astype("timedelta64[ns]")
-    cols = {k: np.round(rec[k].astype(np.float64), PRICE_DECIMALS)
-            for k in ("open", "high", "low", "close")}
+    ok_min = minute <= 24 * 60
+    problem = None
+    if not (ok_day.all() and ok_min.all()):
+        i = int(np.flatnonzero(~(ok_day & ok_min))[0])
+        if not records:
+            what = f"date {int(n[i])}" if not ok_day[i] else f"minute {int(minute[i])}"
+            raise DataFormatError(f"{path}: record {i + 1} has an invalid {what}")
+        problem = np.full(len(rec), None, dtype=object)
+        for j in np.flatnonzero(~(ok_day & ok_min)):
+            problem[j] = (f"field 'date' is {int(n[j])}, not a packed TDX date" if not ok_day[j]
+                          else f"field 'minute' is {int(minute[j])}, not a time of day")
+    times = days + (np.where(ok_min, minute, 0) * 60_000_000_000).astype("timedelta64[ns]")
+    cols: dict[str, np.ndarray] = {k: np.round(rec[k].astype(np.float64), PRICE_DECIMALS)
+                                   for k in ("open", "high", "low", "close")}
     cols["volume"] = rec["volume"].astype(np.float64) * volume_scale(ts_code)
     cols["amount"] = rec["amount"].astype(np.float64)
     codes = np.full(len(rec), ts_code, dtype=object)
-    return _sort_bars(_frame(codes, times, cols))
+    df = _frame(codes, times, cols)
+    if records:
+        return _with_records(df, [str(path)], np.array([len(rec)]), problem)
+    return _sort_bars(df)
 
 
-def scan_vipdoc(tdx_dir: str | Path) -> list[Path]:
+def scan_vipdoc(tdx_dir: str | Path, *, strict: bool = False) -> list[Path]:
     """All daily-bar files ``<tdx_dir>/vipdoc/{sh,sz,bj}/lday/*.day``, sorted by ``ts_code``.
-
-    Files whose names map to no symbol are left out (TDX keeps a few helper
-    files there); :func:`read_day` on them would raise.
 
     Args:
         tdx_dir: the TDX client folder (the one holding ``vipdoc``) or
             ``vipdoc`` itself.
+        strict: raise on a ``.day`` file whose name is no market code
+            (``foo.day``), as ingest does; otherwise such files are left out.
 
     Raises:
-        DataFormatError: no ``vipdoc`` folder under ``tdx_dir``.
+        DataFormatError: no ``vipdoc`` folder under ``tdx_dir``; with
+            ``strict``, a ``.day`` whose name maps to no symbol (all named).
     """
     root = Path(tdx_dir)
     vipdoc = root if root.name.lower() == "vipdoc" else root / "vipdoc"
     if not vipdoc.is_dir():
-        raise DataFormatError(f"{root}: no vipdoc folder; pass the TDX client folder (--tdx-dir)")
+        raise DataFormatError(f"{root}: no vipdoc folder; give the TDX client folder (the one "
+                              "holding vipdoc/)")
     found: list[tuple[str, Path]] = []
+    strays: list[Path] = []
     for market in ("sh", "sz", "bj"):
         lday = vipdoc / market / "lday"
         if not lday.is_dir():
             continue
         for p in lday.iterdir():
-            stem = p.stem
-            if p.suffix.lower() == ".day" and _STEM.match(stem):
-                found.append((_code_of_stem(stem, p), p))
+            if p.suffix.lower() != ".day":
+                continue
+            named = _STEM.match(p.stem) is not None
+            if named and (p.stem[:2].lower() == market or not strict):
+                found.append((_code_of_stem(p.stem, p), p))
+            else:
+                strays.append(p)
+    if strict and strays:
+        names = ", ".join(str(p) for p in sorted(strays))
+        raise DataFormatError(
+            f"{names}: .day file name(s) that name no security of this folder; expected "
+            f"<market><6 digits>.day (sh600519.day under sh/lday); rename or remove them"
+        )
     found.sort()
     return [p for _, p in found]
 
@@ -362,6 +433,8 @@ def read_vipdoc_day(
     ts_codes: Iterable[str] | None = None,
     on_error: Literal["raise", "skip"] = "raise",
     progress: Callable[[int, int], None] | None = None,
+    *,
+    records: bool = False,
 ) -> pd.DataFrame:
     """Read all (or the selected) ``.day`` files of a TDX folder into one Bars frame.
 
@@ -376,18 +449,26 @@ def read_vipdoc_day(
             file raises.
         on_error: ``"raise"`` (default) stops at the first bad file;
             ``"skip"`` leaves bad files out with a ``UserWarning`` naming each.
-        progress: called as ``progress(files_done, files_total)`` every 100 files.
+        progress: called as ``progress(files_done, files_total)`` every 100
+            files and once when all are read.
+        records: for ingest: rows in file order with the provenance columns
+            ``source`` (the file), ``record`` (1-based in that file) and
+            ``problem``; a record with an invalid date gets ``NaT`` and a
+            ``problem`` instead of raising (:mod:`tzero.data.validation`).
 
     Returns:
-        Bars frame sorted by ``(ts_code, trade_time)``.
+        Bars frame sorted by ``(ts_code, trade_time)`` (file order with ``records``).
 
     Raises:
         DataFormatError: a bad file (with ``on_error="raise"``), a selected
-            symbol with no ``.day`` file, or nothing to read.
+            symbol with no ``.day`` file, nothing to read, or (without
+            ``records``) a record with an invalid date, named by its file and
+            its record number in that file.
     """
     paths = _day_paths(tdx_dir, ts_codes)
     recs: list[bytes] = []
     codes: list[str] = []
+    kept: list[Path] = []
     for i, p in enumerate(paths):
         if progress and i % 100 == 0:
             progress(i, len(paths))
@@ -401,125 +482,32 @@ def read_vipdoc_day(
             continue
         recs.append(rec)
         codes.append(code)
+        kept.append(p)
+    if progress:
+        progress(len(paths), len(paths))
     if not recs:
         raise DataFormatError(f"{tdx_dir}: no readable .day files")
     counts = np.fromiter((len(r) // RECORD_SIZE for r in recs), dtype=np.int64, count=len(recs))
     allrec = np.frombuffer(b"".join(recs), dtype=DAY_DTYPE)
-    times = _yyyymmdd_to_datetime(allrec["date"], tdx_dir)
-    code_col = np.repeat(np.array(codes, dtype=object), counts)
-    # paths come sorted by ts_code; within a file TDX writes dates ascending
     dates = allrec["date"]
+    times, ok = _yyyymmdd_lenient(dates)
+    if not ok.all() and not records:
+        i = int(np.flatnonzero(~ok)[0])
+        f = int(np.searchsorted(np.cumsum(counts), i, side="right"))
+        raise DataFormatError(f"{kept[f]}: record {i - int(counts[:f].sum()) + 1} has an invalid "
+                              f"date {int(dates[i])}")
+    code_col = np.repeat(np.array(codes, dtype=object), counts)
+    block = _day_columns(allrec, PRICE_SCALE_STOCK, 1.0)
+    _rescale_segments(block, allrec, codes, counts)
+    df = _frame(code_col, times, block)
+    if records:
+        return _with_records(df, [str(p) for p in kept], counts, _date_problems(dates, ok))
+    # paths come sorted by ts_code; within a file TDX writes dates ascending
     first = np.zeros(len(dates), dtype=bool)
     first[np.cumsum(counts)[:-1]] = True
     ordered = bool(np.all((dates[1:] > dates[:-1]) | first[1:]))
     ordered &= codes == sorted(codes)
-    block = _day_columns(allrec, PRICE_SCALE_STOCK, 1.0)
-    _rescale_segments(block, allrec, codes, counts)
-    return _sort_bars(_frame(code_col, times, block), known_sorted=ordered)
-
-
-_EXPORT_ADJUST = {"前复权": "qfq", "后复权": "hfq", "不复权": "none"}
-_FOOTER = "数据来源"
-
-
-def _decode_gbk(path: Path) -> str:
-    raw = path.read_bytes()
-    if not raw:
-        raise DataFormatError(f"{path}: empty file")
-    try:
-        return raw.decode("gbk")
-    except UnicodeDecodeError as e:
-        line = raw.count(b"\n", 0, e.start) + 1
-        raise DataFormatError(
-            f"{path}: line {line}: bytes are not valid GBK ({e.reason} at byte {e.start}); "
-            "export again from TDX or convert the file to GBK"
-        ) from None
-
-
-def read_export_txt(path: str | Path) -> pd.DataFrame:
-    """Read a TDX "export" text file such as ``T0002/export/SH#601003.txt``.
-
-    Layout (GBK): line 1 ``601003 柳钢股份 日线 前复权`` (code, name, period,
-    adjustment); line 2 the column titles ``日期 开盘 最高 最低 收盘 成交量 成交额``
-    (a ``时间`` column follows ``日期`` in minute exports, ``HHMM`` at bar close);
-    then one comma- or tab-separated row per bar, date ``YYYY/MM/DD``; a last
-    line ``数据来源:通达信``. ``成交量`` is shares and ``成交额`` CNY (checked:
-    close × volume ≈ amount on 601003).
-
-    Prices are kept as exported, i.e. adjusted as line 1 says (usually 前复权,
-    forward-adjusted). Forward adjustment can make old prices negative (601006
-    大秦铁路 starts at -0.32 in 2006): those are real qfq values and are kept,
-    not treated as errors. The adjustment is recorded in
-    ``df.attrs["adjust"]`` (``"qfq"``, ``"hfq"`` or ``"none"``).
-
-    Args:
-        path: the export file; its name (``SH#601003.txt``) gives the ``ts_code``,
-            falling back to the code on line 1.
-
-    Returns:
-        Bars frame (prices float64 CNY as exported, ``volume`` shares,
-        ``amount`` CNY), sorted by ``trade_time``.
-
-    Raises:
-        DataFormatError: empty file, bytes that are not GBK, no header, or a
-            row that does not parse; the message names the file and line.
-    """
-    path = Path(path)
-    text = _decode_gbk(path)
-    lines = text.splitlines()
-    if len(lines) < 2:
-        raise DataFormatError(f"{path}: expected a title line and a column line, got {len(lines)} line(s)")
-    title = lines[0].split()
-    ts_code = _export_ts_code(path, title)
-    adjust = next((_EXPORT_ADJUST[w] for w in title if w in _EXPORT_ADJUST), "none")
-    minute = "时间" in lines[1]
-    n_fields = 8 if minute else 7
-    rows: list[list[str]] = []
-    line_no: list[int] = []
-    for i, line in enumerate(lines[2:], start=3):
-        s = line.strip()
-        if not s or s.startswith(_FOOTER):
-            continue
-        parts = [p.strip() for p in re.split(r"[,\t]", s)]
-        if len(parts) != n_fields:
-            raise DataFormatError(
-                f"{path}: line {i}: expected {n_fields} fields, got {len(parts)}: {s[:60]!r}"
-            )
-        rows.append(parts)
-        line_no.append(i)
-    if not rows:
-        raise DataFormatError(f"{path}: no data rows")
-    arr = np.array(rows, dtype=object)
-    stamp = pd.Series(arr[:, 0]).str.replace("-", "/", regex=False)
-    if minute:
-        stamp = stamp + " " + pd.Series(arr[:, 1]).str.zfill(4)
-        times = pd.to_datetime(stamp, format="%Y/%m/%d %H%M", errors="coerce")
-    else:
-        times = pd.to_datetime(stamp, format="%Y/%m/%d", errors="coerce")
-    nums = pd.DataFrame(arr[:, n_fields - 6:], columns=["open", "high", "low", "close", "volume", "amount"])
-    nums = nums.apply(pd.to_numeric, errors="coerce").astype(np.float64)
-    bad = times.isna().to_numpy() | nums.isna().any(axis=1).to_numpy()
-    if bad.any():
-        j = int(np.flatnonzero(bad)[0])
-        raise DataFormatError(f"{path}: line {line_no[j]}: cannot parse {','.join(rows[j])!r}")
-    codes = np.full(len(rows), ts_code, dtype=object)
-    df = _sort_bars(_frame(codes, times.to_numpy("datetime64[ns]"),
-                           {c: nums[c].to_numpy() for c in nums.columns}))
-    df.attrs["adjust"] = adjust
-    return df
-
-
-def _export_ts_code(path: Path, title: list[str]) -> str:
-    candidates = [path.stem] + title[:1]
-    for c in candidates:
-        try:
-            return to_ts_code(c)
-        except ValueError:
-            continue
-    raise DataFormatError(
-        f"{path}: cannot tell the symbol from the file name or line 1; "
-        "name the file like SH#601003.txt"
-    )
+    return _sort_bars(df, known_sorted=ordered)
 
 
 def read_tdx_file(path: str | Path) -> pd.DataFrame:

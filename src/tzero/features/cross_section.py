@@ -211,7 +211,7 @@ def input_rows(bars: pd.DataFrame, lstm_features: bool = False,
         DataFormatError: as :func:`alpha_rows`.
     """
     rows = alpha_rows(bars, price_factor).astype(np.float32)
-    names = ALPHA_CHANNELS
+    names: tuple[str, ...] = ALPHA_CHANNELS
     if lstm_features:
         feats, _ = feature_matrix(bars)
         rows = np.concatenate([rows, feats], axis=1)

@@ -72,7 +72,8 @@ def boll(close, n: int = 20, k: float = 2.0) -> tuple[np.ndarray, np.ndarray, np
         ``(upper, mid, lower)``, each ``[T]`` float64 in CNY; first ``n-1`` rows
         NaN. Source: TA-Lib ``BBANDS`` (matype=0, SMA).
     """
-    upper, mid, lower = talib.BBANDS(_f64(close), timeperiod=n, nbdevup=k, nbdevdn=k, matype=0)
+    upper, mid, lower = talib.BBANDS(_f64(close), timeperiod=n, nbdevup=k, nbdevdn=k,
+                                     matype=talib.MA_Type.SMA)
     return upper, mid, lower
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import date
 from functools import lru_cache
+from typing import TypeAlias
 
 import exchange_calendars as xcals
 import numpy as np
@@ -19,7 +20,7 @@ from tzero.errors import CalendarError
 
 CALENDAR_START = "1991-01-02"
 
-DateLike = str | date | pd.Timestamp | np.datetime64
+DateLike: TypeAlias = str | date | pd.Timestamp | np.datetime64
 
 
 @lru_cache(maxsize=1)

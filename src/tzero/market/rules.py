@@ -66,17 +66,14 @@ STAR/BSE: the whole holding when it is below the minimum), see
 
 from __future__ import annotations
 
-from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
 import numpy as np
 import pandas as pd
 
 from tzero.errors import TzeroError
-from tzero.market.calendar import parse_day
+from tzero.market.calendar import DateLike, parse_day
 from tzero.market.symbols import board_of
-
-DateLike = str | date | pd.Timestamp | np.datetime64
 
 
 class RuleError(TzeroError, ValueError):

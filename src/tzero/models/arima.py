@@ -38,7 +38,7 @@ Phi(E[S_k] / sd[S_k])``, ``prob_down = 1 - prob_up`` (normal approximation).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Self, cast
 
 import numpy as np
 import pandas as pd
@@ -89,6 +89,11 @@ class ArimaConfig:
             raise ValueError(f"ic={self.ic!r}: expected 'aicc', 'aic' or 'bic'")
 
 
+def _int_triple(values: Any) -> tuple[int, int, int]:
+    """A stored ``(p, d, q)``-style order as a tuple of ints (as saved by ``to_dict``)."""
+    return cast(tuple[int, int, int], tuple(int(v) for v in values))
+
+
 @dataclass(frozen=True)
 class _Fitted:
     """Plain-data fit of one symbol; everything ``from_state`` needs."""
@@ -111,8 +116,8 @@ class _Fitted:
     @classmethod
     def from_dict(cls, d: dict) -> _Fitted:
         return cls(
-            order=tuple(int(v) for v in d["order"]),
-            seasonal_order=tuple(int(v) for v in d["seasonal_order"]),
+            order=_int_triple(d["order"]),
+            seasonal_order=_int_triple(d["seasonal_order"]),
             coef={str(k): float(v) for k, v in d["coef"].items()},
             sigma2=float(d["sigma2"]),
             include_mean=bool(d["include_mean"]),

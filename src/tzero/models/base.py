@@ -51,10 +51,13 @@ extras (``deviation`` for ARIMA).
 
 from __future__ import annotations
 
+import functools
+import logging
 import multiprocessing as mp
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, ClassVar, Literal, Self
 
 import pandas as pd
@@ -70,6 +73,43 @@ QUANTILE_COLUMNS = ["q10", "q25", "q50", "q75", "q90"]
 
 Scope = Literal["local", "global"]
 Frequency = Literal["daily", "intraday"]
+
+log = logging.getLogger(__name__)
+
+#: Errors that end a run instead of failing one series: the machine is out of
+#: memory or a worker process died (KeyboardInterrupt is not an ``Exception``).
+FATAL_ERRORS: tuple[type[BaseException], ...] = (MemoryError, BrokenProcessPool)
+
+
+def recoverable(exc: BaseException) -> bool:
+    """True when ``exc`` fails one series, window or variant, not the whole run.
+
+    Every ``Exception`` of a fit or forecast counts (numpy ``LinAlgError``,
+    SciPy's ``ValueError``, statsforecast and torch errors, ``ModelError``)
+    except :data:`FATAL_ERRORS`; ``KeyboardInterrupt`` and ``SystemExit`` are
+    never recoverable.
+    """
+    return isinstance(exc, Exception) and not isinstance(exc, FATAL_ERRORS)
+
+
+def failure_reason(exc: BaseException) -> str:
+    """One line naming why a fit or forecast failed: the message of a ``ModelError``
+    (already written for the user), ``"<Type>: <message>"`` of anything else, with
+    line breaks folded into spaces."""
+    msg = " ".join(str(exc).split())
+    if isinstance(exc, ModelError):
+        return msg or type(exc).__name__
+    return f"{type(exc).__name__}: {msg}" if msg else type(exc).__name__
+
+
+def series_error(model_name: str, code: str, stage: str, exc: BaseException) -> ModelError:
+    """A ``ModelError`` naming the series and the stage (``fit``/``forecast``) that failed.
+
+    A ``ModelError`` is returned as is (its message already names the series).
+    """
+    if isinstance(exc, ModelError):
+        return exc
+    return ModelError(f"{code}: {model_name} {stage} failed ({failure_reason(exc)})")
 
 
 def panel_until(panel: pd.DataFrame, as_of: Any) -> pd.DataFrame:
@@ -268,7 +308,13 @@ class LocalForecaster(Forecaster):
         return None
 
     def _fit(self, panel: pd.DataFrame, *, universe: pd.DataFrame | None = None, n_jobs: int = 1,
-             progress: Callable[[str, int, int], None] | None = None, errors: str = "raise") -> None:
+             progress: Callable[[str, int, int], None] | None = None, errors: str = "raise",
+             **kwargs: Any) -> None:
+        # **kwargs only keeps the signature compatible with Forecaster._fit; an
+        # option the fitting loop does not know is still a TypeError
+        if kwargs:
+            raise TypeError(f"{type(self).__qualname__}._fit() got an unexpected keyword "
+                            f"argument {next(iter(kwargs))!r}")
         self.models_, self.errors_ = fit_series(self, panel, n_jobs=n_jobs, progress=progress,
                                                 errors=errors)
         self._after_fit()
@@ -281,7 +327,12 @@ class LocalForecaster(Forecaster):
             if fitted is None:
                 raise ModelError(f"no {self.name} fitted for {code}: fit on a panel that includes it")
             bars = bars.reset_index(drop=True)
-            fc = self._predict_series(code, bars, fitted)
+            try:
+                fc = self._predict_series(code, bars, fitted)
+            except Exception as exc:   # a numerical error is that series' ModelError
+                if not recoverable(exc):
+                    raise
+                raise series_error(self.name, code, "forecast", exc) from exc
             fc.insert(0, "ts_code", code)
             fc.insert(1, "as_of", pd.Timestamp(bars["trade_time"].iloc[-1]))
             frames.append(fc)
@@ -330,11 +381,16 @@ def fit_series(model: LocalForecaster, panel: pd.DataFrame, *, n_jobs: int = 1,
             thread each: small models do not use two threads well, so two
             processes on two cores fit about twice as fast). Results do not
             depend on ``n_jobs``: each series is fitted from its own seed.
-        progress: ``progress(ts_code, done, total)``: with one job, the
-            model's own progress within a series (e.g. epochs); with several,
-            series finished.
+        progress: ``progress(ts_code, done, total)``: for a single series,
+            the model's own progress within it (e.g. epochs); for several,
+            series finished so far (serial or parallel alike).
         errors: ``raise`` stops at the first series that cannot be fitted;
-            ``collect`` skips it and records why.
+            ``collect`` skips it, logs it and records why (one line) so the
+            other series go on. Any recoverable error of one series' fit
+            (:func:`recoverable`: a ``ModelError``, numpy's ``LinAlgError``,
+            SciPy's ``ValueError``, statsforecast or torch errors) is that
+            series' failure; with ``raise`` it is re-raised as a ``ModelError``
+            naming the series. Out of memory and a dead worker end the loop.
 
     Returns:
         ``(fitted by ts_code, errors by ts_code)``, both sorted by ts_code.
@@ -352,15 +408,19 @@ def fit_series(model: LocalForecaster, panel: pd.DataFrame, *, n_jobs: int = 1,
     def keep(code: str, fn: Callable[[], Any]) -> None:
         try:
             fitted[code] = fn()
-        except ModelError as exc:
-            if errors == "raise":
+        except Exception as exc:
+            if not recoverable(exc):
                 raise
-            failed[code] = str(exc)
+            err = series_error(model.name, code, "fit", exc)
+            if errors == "raise":
+                if err is exc:
+                    raise
+                raise err from exc
+            failed[code] = failure_reason(err)
+            log.info("%s: %s not fitted: %s", model.name, code, failed[code])
 
     if n_jobs <= 1 or len(groups) <= 1:
-        for code, bars in groups:
-            cb = (lambda d, t, c=code: progress(c, d, t)) if progress else None
-            keep(code, lambda c=code, b=bars, f=cb: model._fit_series(c, b, f))
+        _fit_serial(model, groups, keep, progress)
         return fitted, failed
     ctx = mp.get_context("spawn")
     with ProcessPoolExecutor(max_workers=min(n_jobs, len(groups)), mp_context=ctx,
@@ -372,6 +432,23 @@ def fit_series(model: LocalForecaster, panel: pd.DataFrame, *, n_jobs: int = 1,
             if progress:
                 progress(futs[fut], i + 1, len(groups))
     return dict(sorted(fitted.items())), dict(sorted(failed.items()))
+
+
+def _fit_serial(model: LocalForecaster, groups: list[tuple[str, pd.DataFrame]],
+                keep: Callable[[str, Callable[[], Any]], None],
+                progress: Callable[[str, int, int], None] | None) -> None:
+    """The serial loop of :func:`fit_series`: one series reports the model's own
+    progress (epochs), several report series finished."""
+    if len(groups) == 1:
+        code, bars = groups[0]
+        cb: Callable[[int, int], None] | None = (
+            (lambda d, t: progress(code, d, t)) if progress else None)
+        keep(code, lambda: model._fit_series(code, bars, cb))
+        return
+    for i, (code, bars) in enumerate(groups):
+        keep(code, functools.partial(model._fit_series, code, bars, None))
+        if progress:
+            progress(code, i + 1, len(groups))
 
 
 def _worker_init() -> None:

@@ -18,7 +18,7 @@ splits and serving: :mod:`tzero.models.global_net`.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import ClassVar
+from typing import ClassVar, cast
 
 import numpy as np
 import torch
@@ -91,13 +91,14 @@ class DeepArForecaster(GlobalNetForecaster):
         parts: dict[str, list[np.ndarray]] = {k: [] for k in keys}
         pos = []
         have_y = "y_ret" in ds.labels
+        net = cast(DeepArNet, self.net_)  # built by _build_net above
         self.net_.eval()
         with torch.no_grad():
             for idx in _batches(self.net_, ds, 2048):
                 b = ds.batch(idx)
-                s = self.net_.sample(b["x"], b["symbol_id"], b["static_id"],
-                                     self.config.n_samples, generator=gen.manual_seed(seed),
-                                     common_noise=True)                      # [S, B, H] percent
+                s = net.sample(b["x"], b["symbol_id"], b["static_id"],
+                               self.config.n_samples, generator=gen.manual_seed(seed),
+                               common_noise=True)                      # [S, B, H] percent
                 summ = sample_summary(s)
                 parts["mean"].append((summ["ret_mean"] / 100).numpy())
                 parts["cum_mean"].append(summ["cum_mean"].numpy())

@@ -265,8 +265,9 @@ class GlobalNetForecaster(Forecaster):
         pred_dir = (out["prob_up"][:, -1] > 0.5).astype(int) if "prob_up" in out \
             else out["logits"].argmax(axis=1)
         pred_ret = out["mean"] if "mean" in out else out["ret"] / RETURN_SCALE
-        m = gate_metrics(_label(hold, "y_dir"), pred_dir, _label(hold, "y_ret"), pred_ret,
-                         _past_return(hold, self.config.horizon))
+        m: dict[str, float | None] = dict(gate_metrics(
+            _label(hold, "y_dir"), pred_dir, _label(hold, "y_ret"), pred_ret,
+            _past_return(hold, self.config.horizon)))
         m.update(daily_ic(out["score"], _label(hold, "y_tradeable"), hold.date_idx()))
         if "crps" in out:
             m["crps"] = float(np.nanmean(out["crps"])) if len(hold) else None

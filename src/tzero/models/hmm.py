@@ -21,6 +21,15 @@ Fit: hmmlearn ``GaussianHMM`` (Baum-Welch) with a fixed ``random_state``;
 sorted by mean log return (state 0 = lowest), so state ids do not depend on
 how EM happened to label them.
 
+Degenerate states: with full covariances hmmlearn's M-step has no floor, so a
+state that ends up holding a handful of observations (e.g. the jump of an
+unadjusted ex-date, −38 % on 000333.SZ's 2016-05-06 bonus issue) gets a
+singular covariance. hmmlearn's own likelihood then adds ``min_covar`` to its
+diagonal and carries on, but the forward filter (SciPy's ``multivariate_normal``)
+refuses it ("the input matrix must be symmetric positive definite"). Such a
+covariance is stored with ``min_covar × I`` added (:func:`floor_covars`), the
+very matrix hmmlearn scored it with; a healthy fit is left unchanged.
+
 Labels: with ``sigma`` the training std of ``log_ret`` and
 ``tau = label_threshold * sigma`` (default 0.05 * sigma, about 0.1 %/day for a
 2 % daily vol), a state whose mean log return is ``> tau`` is ``bull``,
@@ -84,6 +93,9 @@ class HmmConfig:
             predict time (sessions).
         min_obs: Fewest observations (after warm-up) a symbol needs.
         label_threshold: ``tau / sigma`` of the bull/bear rule (see module doc).
+        min_covar: Added to the diagonal of a state covariance that is not
+            positive definite (standardised units; hmmlearn's ``min_covar``
+            default); 0 keeps a singular covariance, whose forecast then fails.
     """
 
     horizon: int = 5
@@ -96,6 +108,7 @@ class HmmConfig:
     window: int = 1000
     min_obs: int = 120
     label_threshold: float = 0.05
+    min_covar: float = 1e-3
 
     def __post_init__(self) -> None:
         if self.n_states is not None and not 2 <= self.n_states <= 5:
@@ -107,6 +120,8 @@ class HmmConfig:
         if self.min_obs < 30 or self.window < self.min_obs:
             raise ValueError(f"need 30 <= min_obs <= window, got min_obs={self.min_obs}, "
                              f"window={self.window}")
+        if not self.min_covar >= 0:
+            raise ValueError(f"min_covar={self.min_covar}: expected >= 0")
 
 
 @dataclass(frozen=True)
@@ -317,12 +332,39 @@ def fit_hmm(x: np.ndarray, cfg: HmmConfig) -> HmmParams:
         startprob=m.startprob_[order],
         transmat=m.transmat_[np.ix_(order, order)],
         means=means,
-        covars=np.asarray(m.covars_)[order],        # hmmlearn returns full [K, F, F]
+        covars=floor_covars(np.asarray(m.covars_)[order], cfg.min_covar),  # full [K, F, F]
         labels=label_states(ret_mean, cfg.label_threshold * sd[0]),
         scale_mean=mu,
         scale_std=sd,
         bic=bic,
     )
+
+
+def floor_covars(covars: np.ndarray, min_covar: float) -> np.ndarray:
+    """``covars`` with ``min_covar × I`` added to each state covariance that is not positive definite.
+
+    A covariance counts as singular by SciPy's own test (an eigenvalue at or
+    below ``1e6 × machine epsilon × the largest``, ``scipy.stats._multivariate._PSD``),
+    the one ``multivariate_normal`` applies; positive definite ones are
+    returned unchanged, so a healthy fit keeps its exact numbers.
+
+    Args:
+        covars: ``[K, F, F]`` state covariances (standardised units).
+        min_covar: Diagonal floor; 0 returns ``covars`` as they are.
+
+    Returns:
+        ``[K, F, F]`` covariances (a copy).
+    """
+    out = np.array(covars, dtype=float, copy=True)
+    if min_covar <= 0:
+        return out
+    eye = np.eye(out.shape[-1])
+    for k in range(len(out)):
+        c = (out[k] + out[k].T) / 2
+        s = np.linalg.eigvalsh(c) if np.isfinite(c).all() else np.array([0.0])
+        if s.min() <= 1e6 * np.finfo(float).eps * max(abs(s).max(), 1e-300):
+            out[k] = c + min_covar * eye
+    return out
 
 
 def label_states(ret_mean: np.ndarray, tau: float) -> tuple[str, ...]:
@@ -467,6 +509,6 @@ def forecast_from_probs(p: HmmParams, probs: np.ndarray, horizon: int) -> pd.Dat
 
 __all__ = [
     "FEATURES", "HmmConfig", "HmmForecaster", "HmmParams", "emission_log_likelihood",
-    "filtered_state_probs", "fit_hmm", "forecast_from_probs", "forward_filter",
+    "filtered_state_probs", "fit_hmm", "floor_covars", "forecast_from_probs", "forward_filter",
     "hmm_features", "label_states",
 ]

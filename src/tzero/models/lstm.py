@@ -25,7 +25,7 @@ from __future__ import annotations
 import io
 import time
 from dataclasses import asdict, dataclass, field, replace
-from typing import ClassVar, Self
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import pandas as pd
@@ -394,7 +394,7 @@ class LstmForecaster(LocalForecaster):
     def state_dict(self) -> dict:
         """Plain-data state: config and, per symbol, weights (bytes) and calibration."""
         self._check_fitted()
-        out = {"name": self.name, "config": {**asdict(self.config)}, "models": {}}
+        out: dict[str, Any] = {"name": self.name, "config": {**asdict(self.config)}, "models": {}}
         for code, m in self.models_.items():
             buf = io.BytesIO()
             torch.save(m.net.state_dict(), buf)
@@ -428,7 +428,7 @@ class LstmForecaster(LocalForecaster):
 
 def _plain_frame(df: pd.DataFrame) -> dict:
     """Columns as lists of floats / ISO strings (plain data for the registry)."""
-    out = {}
+    out: dict[str, list[str] | list[float]] = {}
     for c in df.columns:
         col = df[c]
         if pd.api.types.is_datetime64_any_dtype(col):

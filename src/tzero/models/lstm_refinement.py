@@ -78,6 +78,9 @@ class LstmRefinement(LocalForecaster):
     frequency: ClassVar[Frequency] = "daily"
     min_history: ClassVar[int] = 61
 
+    #: Set by the registry (or :meth:`from_state`); absent on a fresh model.
+    requires_versions_: dict[str, str]
+
     @classmethod
     def default_config(cls, fast: bool = False, seed: int = 42) -> LstmRefinementConfig:
         """Defaults (deterministic; no fast variant)."""

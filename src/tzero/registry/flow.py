@@ -29,6 +29,7 @@ from tzero.data.appdb import PredictionLog
 from tzero.errors import ModelError
 from tzero.features.indicators import macd, rsi
 from tzero.models.arima import ArimaConfig, ArimaForecaster
+from tzero.models.base import Forecaster
 from tzero.models.lstm import LstmForecaster
 from tzero.registry import versions
 from tzero.registry.monitoring import MAX_DAYS_WITHOUT_TRAINING
@@ -55,7 +56,7 @@ class Prediction:
         return dict(self.__dict__)
 
 
-def health_check(session: Session, symbol: str, as_of) -> tuple[dict, object | None, str | None]:
+def health_check(session: Session, symbol: str, as_of) -> tuple[dict, Forecaster | None, str | None]:
     """Spec 004 §3.7 step 2: ``(report, loaded model or None, version id or None)``."""
     row = versions.current(session, LstmForecaster.name, symbol)
     if row is None:
@@ -159,6 +160,7 @@ def predict_with_fallback(session: Session, panel: pd.DataFrame, symbol: str, as
     errors = [f"{m}: blocked by research ({blocked[m]})" for m in (lstm, arima) if m in blocked]
     result = None
     if health["healthy"] and lstm not in blocked:
+        assert model is not None  # health_check reports healthy only with a loaded model
         try:
             result = (*_from_forecast(model.predict(bars, day)), lstm, vid)
         except ModelError as exc:

@@ -202,7 +202,7 @@ def check_alerts(session: Session, symbols: list[str], as_of) -> list[Alert]:
         since = as_of - timedelta(days=FAILURE_WINDOW_DAYS)
         # counted on the training data's date, not the wall clock, so a replay sees what live would
         n_fail = session.scalar(select(func.count()).select_from(TrainingRun).where(
-            TrainingRun.symbol == sym, TrainingRun.status == "failed", TrainingRun.data_end > since))
+            TrainingRun.symbol == sym, TrainingRun.status == "failed", TrainingRun.data_end > since)) or 0
         if n_fail >= FAILURE_COUNT:
             out.append(Alert("training_failure_count", sym, "critical",
                              f"{sym}: {n_fail} failed training runs in {FAILURE_WINDOW_DAYS} days",

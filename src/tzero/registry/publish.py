@@ -34,7 +34,7 @@ from sqlalchemy.orm import sessionmaker
 
 from tzero.data.appdb import TrainingFailure, TrainingRun
 from tzero.errors import ModelError
-from tzero.models.base import Forecaster
+from tzero.models.base import Forecaster, LocalForecaster
 from tzero.registry import gate, versions
 from tzero.training.metrics import gate_metrics
 
@@ -199,7 +199,8 @@ def train_and_publish(Session_: sessionmaker, model: Forecaster, panel: pd.DataF
                       universe_name: str | None = None, config_snapshot: dict | None = None,
                       training_type: str = "fast", trigger_type: str = "manual",
                       max_versions: int = versions.MAX_VERSIONS, n_jobs: int = 1,
-                      progress: Callable[[str, int, int], None] | None = None,
+                      progress: Callable[[str, int, int], None] | Callable[[int, int], None]
+                      | None = None,
                       model_factory: Callable[[], Forecaster] | None = None,
                       fit_kwargs: dict | None = None) -> list[Published]:
     """Fit ``model`` on ``panel`` and publish one version per key.
@@ -219,6 +220,8 @@ def train_and_publish(Session_: sessionmaker, model: Forecaster, panel: pd.DataF
         model_factory: Builds a fresh model of the same config (the generic
             holdout of local models without their own holdout metrics).
         fit_kwargs: Extra keyword arguments of ``fit`` (e.g. ``static`` features).
+        progress: The ``progress`` option of ``fit``: ``(ts_code, done, total)`` for
+            local models, ``(epoch, epochs)`` for a global model.
 
     Raises:
         ModelError: a global model without ``universe_name``.
@@ -232,6 +235,9 @@ def train_and_publish(Session_: sessionmaker, model: Forecaster, panel: pd.DataF
         return [_publish_global(Session_, model, panel, universe, universe_name, snap,
                                 training_type, trigger_type, max_versions, t0, progress,
                                 fit_kwargs or {})]
+    if not isinstance(model, LocalForecaster):
+        raise ModelError(f"{model.name} has scope 'local' but is not a LocalForecaster: "
+                         "derive it from tzero.models.base.LocalForecaster")
     keys = keys or sorted(panel["ts_code"].unique())
     sub = panel.loc[panel["ts_code"].isin(keys)]
     spans = sub.groupby("ts_code")["trade_time"].agg(["min", "max"])
@@ -293,4 +299,5 @@ def _day(spans: pd.DataFrame, key: str, col: str):
 def _config_dict(model: Forecaster) -> dict:
     from dataclasses import asdict, is_dataclass
 
-    return asdict(model.config) if is_dataclass(model.config) else {}
+    c = model.config
+    return asdict(c) if is_dataclass(c) and not isinstance(c, type) else {}

@@ -13,11 +13,19 @@ For each session ``d`` of ``[start, end]``, using only bars with
 The timeline (JSON) records every training run with the gate's reason, every
 alert, and the daily predictions with their source and version; a chart shows
 rolling direction accuracy per symbol with promotions, refusals and alerts.
+
+One symbol failing on one day is that symbol's event, not the replay's end: a
+failed training run is recorded with its reason (spec 004's failure table), and
+a symbol no source can forecast that day (e.g. a stock listed a few sessions
+ago: too short for the LSTM, ARIMA and the technical rules) gets a
+``prediction_failed`` event with the reason; the other symbols and days go on.
+The summary counts both and lists each failure (``failures``).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -33,8 +41,11 @@ from sqlalchemy.orm import sessionmaker  # noqa: E402
 
 from tzero.data.appdb import AccuracyRecord  # noqa: E402
 from tzero.market import calendar  # noqa: E402
+from tzero.models.base import failure_reason, recoverable  # noqa: E402
 from tzero.models.lstm import LstmConfig  # noqa: E402
 from tzero.registry import flow, lifecycle, monitoring, triggers, versions  # noqa: E402
+
+log = logging.getLogger(__name__)
 
 
 def replay(Session_: sessionmaker, panel: pd.DataFrame, symbols: list[str], start, end,
@@ -103,7 +114,15 @@ def run_day(Session_: sessionmaker, cut: pd.DataFrame, symbols: list[str], d: pd
             events.append({"date": str(d.date()), "type": "training", **out.as_dict()})
     with Session_.begin() as s:
         for sym in symbols:
-            p = flow.predict_with_fallback(s, cut, sym, d)
+            try:                                # it logs the prediction only once it has one
+                p = flow.predict_with_fallback(s, cut, sym, d)
+            except Exception as exc:            # that symbol's failure today, not the replay's
+                if not recoverable(exc):
+                    raise
+                events.append({"date": str(d.date()), "type": "prediction_failed", "symbol": sym,
+                               "reason": failure_reason(exc)})
+                log.info("replay %s: %s not predicted: %s", d.date(), sym, events[-1]["reason"])
+                continue
             preds.append({"date": str(d.date()), "symbol": sym, "source": p.source,
                           "version": p.model_version_id, "magnitude": p.magnitude, "prob_up": p.prob_up})
         for a in monitoring.fire_alerts(s, monitoring.check_alerts(s, symbols, d), d, webhook_url):
@@ -112,8 +131,13 @@ def run_day(Session_: sessionmaker, cut: pd.DataFrame, symbols: list[str], d: pd
 
 
 def summarize(events: list[dict], preds: list[dict], acc: list[dict], seconds: float, days) -> dict:
-    """Counts of the replay: trainings by outcome, alerts by type, predictions by source."""
+    """Counts of the replay: trainings by outcome, alerts by type, predictions by source,
+    and ``failures``: one line per failed training run or prediction (date, symbol, why)."""
     tr = [e for e in events if e["type"] == "training"]
+    fails = [{"date": e["date"], "symbol": e["symbol"], "what": "training", "reason": e["reason"]}
+             for e in tr if e["status"] == "failed"]
+    fails += [{"date": e["date"], "symbol": e["symbol"], "what": "prediction", "reason": e["reason"]}
+              for e in events if e["type"] == "prediction_failed"]
     return {
         "sessions": len(days), "start": str(days[0].date()) if len(days) else None,
         "end": str(days[-1].date()) if len(days) else None, "seconds": round(seconds, 1),
@@ -124,6 +148,8 @@ def summarize(events: list[dict], preds: list[dict], acc: list[dict], seconds: f
         "by_trigger": dict(Counter(e["trigger_type"] for e in tr)),
         "alerts": dict(Counter(e["alert_type"] for e in events if e["type"] == "alert")),
         "predictions_by_source": dict(Counter(p["source"] for p in preds)),
+        "prediction_failures": sum(1 for e in events if e["type"] == "prediction_failed"),
+        "failures": sorted(fails, key=lambda f: (f["date"], f["symbol"], f["what"])),
         "scored": len(acc),
         "direction_accuracy": (sum(a["correct"] for a in acc) / len(acc)) if acc else None,
     }

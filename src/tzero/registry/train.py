@@ -162,12 +162,14 @@ def train_model(Session_: sessionmaker, store: MarketStore, name: str, *, symbol
                     static_feature_fields=list(getattr(model.config, "static_fields", ())),
                     static_rows=0 if data.static is None else len(data.static),
                     n_stocks=int(data.members.shape[1]))
+        on_epoch: Callable[[int, int], None] | None = (
+            (lambda e, n: progress(universe, e, n)) if progress else None)
         return train_and_publish(Session_, model, data.panel, universe=data.members,
                                  fit_kwargs={"static": data.static},
                                  universe_name=universe, config_snapshot=snap,
                                  training_type="fast" if fast else "full",
                                  max_versions=max_versions,
-                                 progress=(lambda e, n: progress(universe, e, n)) if progress else None)
+                                 progress=on_epoch)
     if not symbols:
         raise ModelError(f"{name} is fitted per stock: pass --symbols")
     panel = read_bars(store, symbols, "1d", "qfq", start=start, end=end)

@@ -341,7 +341,7 @@ def _judge(raw: dict, *, labels, close, volume, bars, mem_universe, mem_sample, 
         ms: ModelScores | None = v.get("ms")
         rows.append({"name": name, "kind": "model" if spec is not None else "baseline",
                      "scope": spec.scope if spec is not None else "baseline",
-                     "members": f"sample of {len(sample)}" if local else "universe",
+                     "members": _members_text(len(sample), ms) if local else "universe",
                      "probabilistic": bool(spec is not None and spec.cls.probabilistic),
                      "metrics": m, "sample_metrics": sm,
                      "book": ser["gate_book"].name if ser.get("gate_book") else None,
@@ -372,12 +372,13 @@ def _judge(raw: dict, *, labels, close, volume, bars, mem_universe, mem_sample, 
         cells = robustness.matrix(scores, ser, bars=bars, close=close, members=mem, costs=costs,
                                   index_ret=index_ret, regimes=regimes)
         status, why = robustness.downgrade(v.status, cells)
-        reasons = list(v.reasons) + ([why] if why else [])
+        reasons = list(v.reasons) + ([why] if why else []) + _failed_stocks(r, len(sample))
         r.update(gate=g, verdict={"status": status, "reasons": reasons}, robustness=cells,
                  heat=robustness.heat(cells), curves=_curves(ser, rng))
         if r["name"] in meta_series:
             mg = gate_inputs(meta_series[r["name"]], n_trials, sharpes)
-            mv = gates.judge(mg, None)
+            # no gate metrics (the meta book failed): judged on no evidence, i.e. blocked
+            mv = gates.judge(mg if mg is not None else {}, None)
             r["meta"].update(gate=mg, verdict={"status": mv.status, "reasons": list(mv.reasons)},
                              curves=_curves(meta_series[r["name"]], rng))
     _timing(rows, raw, bars=bars, sample=sample, rng=rng, costs=costs)
@@ -392,6 +393,23 @@ def _judge(raw: dict, *, labels, close, volume, bars, mem_universe, mem_sample, 
     if regimes is not None and len(regimes):
         bench["regime"] = [regimes.get(d) for d in rng]
     return {"rows": rows, "benchmark": bench, "n_trials": n_trials}
+
+
+def _members_text(n_sample: int, ms: ModelScores | None) -> str:
+    """``sample of 30``, or ``sample of 30 (28 scored)`` when some stocks failed."""
+    bad = len(ms.errors) if ms is not None else 0
+    return f"sample of {n_sample}" + (f" ({n_sample - bad} scored)" if bad else "")
+
+
+def _failed_stocks(row: dict, n_sample: int) -> list[str]:
+    """The verdict's honest note on a local model's stocks that could not be scored."""
+    errors = row.get("errors") or {}
+    if not errors:
+        return []
+    quoted = "; ".join(f"{c}: {e}" for c, e in list(errors.items())[:3])
+    more = f"; {len(errors) - 3} more" if len(errors) > 3 else ""
+    return [f"judged on {n_sample - len(errors)} of {n_sample} sample stocks: {len(errors)} "
+            f"could not be fitted or forecast ({quoted}{more})"]
 
 
 def _timing(rows: list[dict], raw: dict, *, bars, sample, rng, costs) -> None:

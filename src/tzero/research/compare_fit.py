@@ -10,7 +10,10 @@ One path for every family, driven by the table's capability attributes only:
 - **global** models (pooled over the universe) fit on every member's rows
   with the members as of each date and the static covariates;
 - **local** models (one fit per stock) fit on the stocks of ``sample`` (the
-  per-series loop, failures collected per stock, never aborting the run);
+  per-series loop, failures collected per stock, never aborting the run); a
+  stock whose fit or forecast fails is left out of the scores with its reason
+  (``errors``), and the model fails only when fewer than
+  :data:`tzero.research.failures.MIN_FIT_SHARE` of the stocks could be scored;
 - a model that **requires** others (the refinement requires the shared LSTM)
   gets them fitted :data:`DEP_SESSIONS` sessions earlier still, so the rows it
   is fitted on are out of sample for them, as when it is trained for serving;
@@ -34,7 +37,8 @@ import pandas as pd
 
 from tzero.errors import ModelError
 from tzero.models import table
-from tzero.models.base import QUANTILE_COLUMNS
+from tzero.models.base import FORECAST_COLUMNS, QUANTILE_COLUMNS, failure_reason, recoverable
+from tzero.research.failures import MIN_FIT_SHARE
 
 DEP_SESSIONS = 121
 """Sessions between a required model's fit end and its dependant's (half a year)."""
@@ -51,7 +55,8 @@ class ModelScores:
         long: ``as_of, ts_code, score, cum_mean[, q10 … q90]`` (decimals).
         fits: per block ``fit_end, first, last, holdout``.
         fit_seconds, predict_seconds: wall times. n_sessions: sessions scored.
-        errors: stock → why it could not be fitted (local models).
+        errors: stock → why it could not be fitted or forecast (local models).
+        n_series: stocks the model was asked to score (local models; 0 = global).
     """
 
     name: str
@@ -62,6 +67,7 @@ class ModelScores:
     predict_seconds: float = 0.0
     n_sessions: int = 0
     errors: dict[str, str] = field(default_factory=dict)
+    n_series: int = 0
 
     def wide(self, column: str) -> pd.DataFrame | None:
         """``[session × ts_code]`` of one column (None when the model does not emit it)."""
@@ -153,14 +159,17 @@ def score_model(spec, data, rng: pd.DatetimeIndex, days: pd.DatetimeIndex, *, re
             dep_end = days[int(days.searchsorted(fit_end)) - DEP_SESSIONS]
             deps = {r: _fit(table.get_spec(r), data.panel, data, dep_end, fast=fast, seed=seed,
                             n_jobs=n_jobs) for r in spec.requires}
-            model = spec.make(fast=fast, seed=seed).bind(deps)  # type: ignore[attr-defined]
+            model = spec.make(fast=fast, seed=seed).bind(deps)
             model.fit(panel.loc[panel["trade_time"] <= fit_end], n_jobs=n_jobs, errors="collect")
         else:
             model = _fit(spec, panel, data, fit_end, fast=fast, seed=seed, n_jobs=n_jobs)
         out.fit_seconds += time.perf_counter() - t0
         out.errors.update(getattr(model, "errors_", {}) or {})
         t0 = time.perf_counter()
-        fc = model.predict_history(panel, block[0], block[-1])
+        if spec.scope == "local":
+            fc = _local_history(model, panel, block, out.errors)
+        else:
+            fc = model.predict_history(panel, block[0], block[-1])
         out.predict_seconds += time.perf_counter() - t0
         out.n_sessions += len(block)
         fc = fc.loc[fc["step"] == model.horizon]
@@ -172,8 +181,8 @@ def score_model(spec, data, rng: pd.DatetimeIndex, days: pd.DatetimeIndex, *, re
             if c in fc.columns:
                 part[c] = fc[c].to_numpy(float)
         parts.append(part)
-        fits = {"fit_end": str(fit_end.date()), "first": str(block[0].date()),
-                "last": str(block[-1].date())}
+        fits: dict[str, object] = {"fit_end": str(fit_end.date()), "first": str(block[0].date()),
+                                   "last": str(block[-1].date())}
         if spec.scope == "global":
             fits["holdout"] = getattr(model, "metrics_", None)
         out.fits.append(fits)
@@ -182,7 +191,50 @@ def score_model(spec, data, rng: pd.DatetimeIndex, days: pd.DatetimeIndex, *, re
                      f"{block[-1].date()} ({len(fc)} forecasts)")
     long = pd.concat(parts, ignore_index=True) if parts else out.long
     long = long.replace([np.inf, -np.inf], np.nan)
+    if spec.scope == "local":
+        out.n_series = int(panel["ts_code"].nunique())
+        _enough_scored(spec.name, out)
     if long["score"].notna().sum() == 0:
         raise ModelError(f"{spec.name}: no finite forecast in {rng[0].date()}..{rng[-1].date()}")
     out.long = long
     return out
+
+
+def _local_history(model, panel: pd.DataFrame, block: pd.DatetimeIndex,
+                   errors: dict[str, str]) -> pd.DataFrame:
+    """As-of forecasts of a local model over ``block``, one stock at a time.
+
+    Stocks whose fit failed are not asked; a stock whose forecast fails at
+    some session gets no scores in the block and its reason in ``errors``
+    (the first failure of a stock is kept).
+    """
+    frames = []
+    fitted = set(model.fitted_keys())
+    for code, bars in panel.groupby("ts_code", sort=True):
+        code = str(code)
+        if code not in fitted:
+            continue
+        try:
+            frames.append(model.predict_history(bars, block[0], block[-1]))
+        except Exception as exc:            # that stock's failure, not the model's
+            if not recoverable(exc):
+                raise
+            errors.setdefault(code, f"forecast {block[0].date()}..{block[-1].date()}: "
+                                    f"{failure_reason(exc)}")
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return pd.DataFrame(columns=FORECAST_COLUMNS)
+    return pd.concat(frames, ignore_index=True)
+
+
+def _enough_scored(name: str, out: ModelScores) -> None:
+    """Raise when fewer than :data:`MIN_FIT_SHARE` of a local model's stocks were scored.
+
+    Raises:
+        ModelError: too few stocks could be fitted and forecast (names a few and why).
+    """
+    n, bad = out.n_series, len(out.errors)
+    if n and n - bad < MIN_FIT_SHARE * n:
+        why = "; ".join(f"{c}: {e}" for c, e in list(out.errors.items())[:3])
+        raise ModelError(f"{name}: only {n - bad} of {n} stocks could be fitted and forecast, "
+                         f"fewer than {MIN_FIT_SHARE:.0%}: too few to judge ({why})")

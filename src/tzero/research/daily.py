@@ -34,6 +34,9 @@ summed over the holdings (numerator and denominator), i.e. the return **in
 excess of simply holding** the book, as for T+0. Cash earns nothing.
 Trades (the min-trades gate) are filled orders.
 
+The simulator (fills, refusals, ex-date share adjustment) lives in
+:mod:`tzero.research.daily_sim`; its names are re-exported here.
+
 Walk-forward (:func:`tzero.backtest.walkforward.rolling_windows`): train
 :data:`DAILY_TRAIN` sessions (a symbol with less history uses what it has,
 at least :data:`DAILY_MIN_TRAIN`), gap :data:`DAILY_GAP` (the label horizon),
@@ -41,6 +44,11 @@ test :data:`DAILY_TEST`. Every model is refitted per window on bars up to the
 train end only; the test sessions' forecasts are out of sample. In-sample
 metrics (decay gate only) come from the same variant simulated over each
 window's train sessions with the model fitted there.
+
+A model that cannot be fitted (or cannot forecast) on one holding in one
+window leaves that window untimed (its base position held) and is recorded
+(:mod:`tzero.research.failures`); the run goes on, and each variant that reads
+the model says how many of its holding × windows failed.
 
 Variants (:data:`DAILY_VARIANTS`; the DSR's N counts them):
 
@@ -72,15 +80,21 @@ import pandas as pd
 from tzero.backtest.costs import CostModel
 from tzero.backtest.metrics import performance, sharpe
 from tzero.backtest.walkforward import Window, rolling_windows
-from tzero.market import rules
 from tzero.models.arima import ArimaForecaster
+from tzero.models.base import recoverable
 from tzero.models.hmm import HmmForecaster
 from tzero.models.lstm import LstmForecaster
+from tzero.research import failures as fit_failures
+from tzero.research.daily_sim import (  # noqa: F401  (the simulator's names, re-exported)
+    BASE_VALUE_CNY,
+    DailyMarket,
+    TimingResult,
+    daily_market,
+    simulate_timing,
+)
 
 log = logging.getLogger(__name__)
 
-#: The value of each holding's base position at the first simulated open (CNY).
-BASE_VALUE_CNY = 1_000_000.0
 #: Forecast horizon in sessions (the label horizon of the daily models).
 HORIZON = 5
 #: Walk-forward sessions: train part, smallest train part accepted, test part, gap.
@@ -169,166 +183,6 @@ def targets(forecast: np.ndarray, variant: DailyVariant) -> np.ndarray:
     return out
 
 
-# --------------------------------------------------------------------------- simulator
-@dataclass
-class TimingResult:
-    """One holding's timing run.
-
-    Attributes:
-        daily: per session: ``trade_date``, ``excess_pnl`` (CNY, variant − hold
-            equity change), ``hold_prev`` (buy-and-hold value at the previous
-            close, CNY), ``ret`` (decimal excess return), ``shares``, ``hold_shares``,
-            ``cash`` (CNY), ``fees`` (CNY), ``traded`` (CNY value filled).
-        trades: filled orders: ``trade_date, side, shares, price`` (fill, CNY),
-            ``fees`` (CNY), ``pnl`` (CNY, on the buy closing a sell-first leg; NaN else).
-        rejected: ``(date, side, reason)`` of refused orders.
-        base_shares: shares bought at the start.
-    """
-
-    daily: pd.DataFrame
-    trades: pd.DataFrame
-    rejected: list[tuple]
-    base_shares: int
-
-
-@dataclass
-class _Leg:
-    """The open sell-first leg: hfq shares sold and the net cash they brought."""
-
-    q_hfq: float = 0.0
-    cash: float = 0.0
-
-
-def _order(ts_code: str, want: float, held: float, hold: float) -> tuple[str | None, int]:
-    """``(side, shares)`` moving ``held`` towards ``want × hold`` shares, in valid lots
-    (:func:`tzero.market.rules.round_buy`; a sell of whole lots is always valid)."""
-    diff = want * hold - held
-    q = rules.round_buy(ts_code, abs(diff))
-    if q == 0:
-        return None, 0
-    return ("buy" if diff > 0 else "sell"), q
-
-
-def simulate_timing(ts_code: str, days, open_, close, factor, has_bar, down, up, target, *,
-                    costs: CostModel, base_value: float = BASE_VALUE_CNY) -> TimingResult:
-    """Timing of one holding around its base position (module docstring rules).
-
-    Args:
-        ts_code: the code traded (lots, fees).
-        days: ``[T]`` sessions.
-        open_: ``[T]`` raw opens (CNY; NaN when no bar).
-        close: ``[T]`` raw closes, last known close where there is no bar (CNY).
-        factor: ``[T]`` hfq adj factor, forward-filled.
-        has_bar: ``[T]`` bool, False when suspended (no order fills).
-        down, up: ``[T]`` limit-down / limit-up prices of the day (CNY; NaN = none).
-        target: ``[T]`` target fraction of the base decided at the close
-            (:func:`targets`; NaN = keep), filled at the next open.
-        costs: the cost model.
-        base_value: value of the base position at the first open (CNY).
-
-    Returns:
-        :class:`TimingResult` (empty when no session has a bar).
-
-    Raises:
-        RuleError: an index ts_code or a date the fee schedules do not cover.
-    """
-    days = pd.DatetimeIndex(days)
-    o, c, f = (np.asarray(a, float) for a in (open_, close, factor))
-    ok, tgt = np.asarray(has_bar, bool), np.asarray(target, float)
-    first = int(np.argmax(ok)) if ok.any() else len(days)
-    base = rules.round_buy(ts_code, base_value / o[first]) if first < len(days) else 0
-    hold = held = float(base)
-    cash, want, prev_level = 0.0, 1.0, 0.0
-    hold_prev = hold * o[first] if base else 0.0
-    leg, rows, trades, rejected = _Leg(), [], [], []
-    for t in range(first, len(days)):
-        if t > first and f[t] != f[t - 1]:
-            r = f[t] / f[t - 1]
-            hold, held = hold * r, held * r
-        side, q = _order(ts_code, want, held, hold)
-        fee = traded = 0.0
-        if side is not None:
-            reason = _refusal(side, ok[t], o[t], down[t], up[t])
-            if reason:
-                rejected.append((days[t], side, reason))
-            else:
-                px = costs.fill_price(side, o[t])
-                fee = costs.fees(ts_code, side, px, q, days[t]).total
-                traded = px * q
-                pnl = _leg_pnl(leg, side, q, px, fee, f[t])
-                cash += -traded - fee if side == "buy" else traded - fee
-                held += q if side == "buy" else -q
-                trades.append((days[t], side, q, px, fee, pnl))
-        level = held * c[t] + cash - hold * c[t]
-        rows.append((days[t], level - prev_level, hold_prev, held, hold, cash, fee, traded))
-        prev_level, hold_prev = level, hold * c[t]
-        if not math.isnan(tgt[t]):
-            want = float(tgt[t])
-    daily = pd.DataFrame(rows, columns=["trade_date", "excess_pnl", "hold_prev", "shares",
-                                        "hold_shares", "cash", "fees", "traded"])
-    daily["ret"] = daily["excess_pnl"] / daily["hold_prev"].where(daily["hold_prev"] > 0)
-    tr = pd.DataFrame(trades, columns=["trade_date", "side", "shares", "price", "fees", "pnl"])
-    return TimingResult(daily, tr, rejected, base)
-
-
-def _refusal(side: str, has_bar: bool, price: float, down: float, up: float) -> str:
-    """Why an order at the open cannot fill ('' when it can)."""
-    if not has_bar:
-        return "suspended"
-    if side == "sell" and np.isfinite(down) and price <= down:
-        return "limit_down"
-    if side == "buy" and np.isfinite(up) and price >= up:
-        return "limit_up"
-    return ""
-
-
-def _leg_pnl(leg: _Leg, side: str, q: int, px: float, fee: float, f: float) -> float:
-    """Realised CNY P&L of a buy closing (part of) the sell-first leg; NaN otherwise."""
-    if side == "sell":
-        leg.q_hfq += q * f
-        leg.cash += px * q - fee
-        return float("nan")
-    if leg.q_hfq <= 0:
-        return float("nan")
-    share = min(1.0, q * f / leg.q_hfq)
-    pnl = share * leg.cash - (px * q + fee)
-    leg.q_hfq, leg.cash = leg.q_hfq * (1 - share), leg.cash * (1 - share)
-    return float(pnl)
-
-
-# ----------------------------------------------------------------------------- market
-@dataclass
-class DailyMarket:
-    """Dense ``[T, N]`` unadjusted market arrays on the session grid (see topk's rules).
-
-    Attributes:
-        days, codes: the grid. open/close: raw CNY (close forward-filled).
-        has_bar: bool. factor: hfq factor (forward-filled). down/up: limit prices.
-    """
-
-    days: pd.DatetimeIndex
-    codes: list[str]
-    open: np.ndarray
-    close: np.ndarray
-    has_bar: np.ndarray
-    factor: np.ndarray
-    down: np.ndarray
-    up: np.ndarray
-
-
-def daily_market(bars: pd.DataFrame, days: pd.DatetimeIndex, codes: list[str]) -> DailyMarket:
-    """Market arrays of raw bars with an ``adj_factor`` column on ``days`` × ``codes``.
-
-    Limits use the ex-date reference price and each board's dated band, a bar
-    with zero volume counts as suspended (the rules of :mod:`tzero.backtest.topk`,
-    whose grid builder this reuses).
-    """
-    from tzero.backtest.topk import market_arrays
-
-    m = market_arrays(bars, pd.DatetimeIndex(days), list(codes))
-    return DailyMarket(m.days, m.codes, m.open, m.close, m.has_bar, m.factor, m.down, m.up)
-
-
 # -------------------------------------------------------------------------- forecasts
 def _fit_lstm(bars: pd.DataFrame, lstm_config, seed: int):
     cfg = lstm_config if lstm_config is not None else LstmForecaster.default_config(True, seed)
@@ -397,18 +251,22 @@ def _momentum_path(bars: pd.DataFrame) -> pd.Series:
 
 
 def _window_fit(code: str, bars: pd.DataFrame, w: Window, models: tuple[str, ...], lstm_config,
-                seed: int) -> pd.DataFrame:
+                seed: int, hmm_config=None) -> tuple[pd.DataFrame, list[dict]]:
     """Forecasts of one symbol in one window: its test sessions (oos) and train sessions (is).
 
     The fit sees bars ``<= w.train_end`` only (at most ``DAILY_TRAIN +
-    WARMUP_SESSIONS``); forecasts at t read bars ``<= t`` only.
-    """
-    from tzero.errors import ModelError
+    WARMUP_SESSIONS``); forecasts at t read bars ``<= t`` only. A model whose fit
+    or forecast fails here (:func:`tzero.models.base.recoverable`) has NaN
+    forecasts in this window and a :func:`~tzero.research.failures.fit_failure`.
 
+    Returns:
+        ``(frame, failures)``; the frame is empty (no failure) when the symbol
+        has too little history before the window.
+    """
     t = pd.DatetimeIndex(bars["trade_time"])
     fit_bars = bars.loc[t <= w.train_end].tail(DAILY_TRAIN + WARMUP_SESSIONS).reset_index(drop=True)
     if len(fit_bars) < DAILY_MIN_TRAIN:             # a symbol listed too recently
-        return pd.DataFrame()
+        return pd.DataFrame(), []
     pred = bars.loc[t <= w.test_end].tail(len(fit_bars) + 2 * DAILY_TEST).reset_index(drop=True)
     pt = pd.DatetimeIndex(pred["trade_time"])
     is_days = pt[(pt >= max(w.train_start, fit_bars["trade_time"].iloc[0])) & (pt <= w.train_end)]
@@ -416,17 +274,20 @@ def _window_fit(code: str, bars: pd.DataFrame, w: Window, models: tuple[str, ...
     when = is_days.append(oos_days)
     fc = pd.DataFrame(index=when)
     fc["momentum"] = _momentum_path(pred).reindex(when)
+    hmm_cfg = hmm_config if hmm_config is not None else HmmForecaster.default_config(seed=seed)
     fitters = {
         LSTM: lambda: _lstm_path(_fit_lstm(fit_bars, lstm_config, seed), pred).reindex(when),
         ARIMA: lambda: _arima_path(ArimaForecaster().fit(fit_bars), code, pred, when),
-        HMM: lambda: _hmm_path(HmmForecaster(HmmForecaster.default_config(seed=seed)).fit(fit_bars),
-                               code, pred, when),
+        HMM: lambda: _hmm_path(HmmForecaster(hmm_cfg).fit(fit_bars), code, pred, when),
     }
+    failed: list[dict] = []
     for name in models:
         try:
             fc[name] = fitters[name]().to_numpy()
-        except ModelError as exc:
-            log.info("daily research: %s %s window %d: %s", code, name, w.index, exc)
+        except Exception as exc:          # that model's failure in this window, not the run's
+            if not recoverable(exc):
+                raise
+            failed.append(fit_failures.fit_failure("daily", code, name, w.index, exc))
             fc[name] = np.nan
     for name in MODELS:
         if name not in fc:
@@ -436,12 +297,20 @@ def _window_fit(code: str, bars: pd.DataFrame, w: Window, models: tuple[str, ...
     fc["sample"] = ["is"] * len(is_days) + ["oos"] * len(oos_days)
     fc["window"] = w.index
     fc["ts_code"] = code
-    return fc.rename_axis("trade_date").reset_index()
+    return fc.rename_axis("trade_date").reset_index(), failed
+
+
+def _with_failures(frames: list[pd.DataFrame], failed: list[dict]) -> pd.DataFrame:
+    """The frames concatenated, ``attrs["failures"]`` = the failure records."""
+    frames = [f for f in frames if len(f)]
+    out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    out.attrs = {"failures": list(failed)}
+    return out
 
 
 def symbol_forecasts(code: str, bars: pd.DataFrame, windows: list[Window], *,
-                     models: tuple[str, ...] = MODELS, lstm_config=None, seed: int = 42
-                     ) -> pd.DataFrame:
+                     models: tuple[str, ...] = MODELS, lstm_config=None, seed: int = 42,
+                     hmm_config=None) -> pd.DataFrame:
     """Walk-forward forecasts of one symbol (every window, in and out of sample).
 
     Args:
@@ -452,36 +321,39 @@ def symbol_forecasts(code: str, bars: pd.DataFrame, windows: list[Window], *,
         lstm_config: an :class:`~tzero.models.lstm.LstmConfig` (None: the served
             fast LSTM, ``LstmForecaster.default_config(fast=True, seed=seed)``).
         seed: model seed.
+        hmm_config: an :class:`~tzero.models.hmm.HmmConfig` (None: the default).
 
     Returns:
         Long frame ``trade_date, ts_code, window, sample`` (``is``/``oos``) and one
         column per :data:`FORECAST_COLUMNS` (``prob_up`` or the 5-session return;
         NaN where a model could not forecast). Empty when no window fits.
+        ``attrs["failures"]``: one record per model fit that failed.
     """
     import torch
 
     torch.set_num_threads(1)
     bars = bars.sort_values("trade_time").reset_index(drop=True)
-    frames = [_window_fit(code, bars, w, models, lstm_config, seed) for w in windows]
-    frames = [f for f in frames if len(f)]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    done = [_window_fit(code, bars, w, models, lstm_config, seed, hmm_config) for w in windows]
+    return _with_failures([f for f, _ in done], [x for _, bad in done for x in bad])
 
 
 def _worker(args) -> pd.DataFrame:
-    code, bars, windows, models, lstm_config, seed = args
-    return symbol_forecasts(code, bars, windows, models=models, lstm_config=lstm_config, seed=seed)
+    code, bars, windows, models, lstm_config, seed, hmm_config = args
+    return symbol_forecasts(code, bars, windows, models=models, lstm_config=lstm_config, seed=seed,
+                            hmm_config=hmm_config)
 
 
 def walk_forward_forecasts(hfq: pd.DataFrame, windows: list[Window], *, models=MODELS,
                            lstm_config=None, seed: int = 42, n_jobs: int = 1,
-                           progress: Progress | None = None) -> pd.DataFrame:
+                           progress: Progress | None = None, hmm_config=None) -> pd.DataFrame:
     """:func:`symbol_forecasts` of every symbol of ``hfq``, ``n_jobs`` symbols at once.
 
     Returns:
-        The concatenated long frame (see :func:`symbol_forecasts`).
+        The concatenated long frame (see :func:`symbol_forecasts`), with every
+        symbol's failure records in ``attrs["failures"]``.
     """
-    tasks = [(str(c), g.reset_index(drop=True), windows, tuple(models), lstm_config, seed)
-             for c, g in hfq.groupby("ts_code", sort=True)]
+    tasks = [(str(c), g.reset_index(drop=True), windows, tuple(models), lstm_config, seed,
+              hmm_config) for c, g in hfq.groupby("ts_code", sort=True)]
     out = []
     if n_jobs <= 1 or len(tasks) <= 1:
         for t in tasks:
@@ -493,8 +365,11 @@ def walk_forward_forecasts(hfq: pd.DataFrame, windows: list[Window], *, models=M
             for t, fc in zip(tasks, pool.map(_worker, tasks), strict=True):
                 out.append(fc)
                 _note(progress, f"daily: {t[0]}: forecasts done")
-    out = [f for f in out if len(f)]
-    return pd.concat(out, ignore_index=True) if out else pd.DataFrame()
+    failed = [f for fc in out for f in fc.attrs.get("failures", [])]
+    for f in failed:
+        _note(progress, f"daily: {f['series']}: {f['model']} window {f['window']} failed: "
+                        f"{f['reason']}")
+    return _with_failures(out, failed)
 
 
 def _note(progress: Progress | None, msg: str) -> None:
@@ -633,20 +508,27 @@ def daily_windows(sessions: pd.DatetimeIndex, start) -> list[Window]:
 def run_daily_bars(raw: pd.DataFrame, hfq: pd.DataFrame, *, start="2019-01-01", end=None,
                    variants=DAILY_VARIANTS, models=MODELS, lstm_config=None, seed: int = 42,
                    costs: CostModel | None = None, n_jobs: int = 1,
-                   progress: Progress | None = None) -> tuple[list[dict], pd.DataFrame]:
+                   progress: Progress | None = None,
+                   hmm_config=None) -> tuple[list[dict], pd.DataFrame]:
     """The daily family on given bars: forecasts, book runs, metrics.
+
+    A model that cannot be fitted on one holding in one window leaves that
+    window untimed and is recorded on the variants that read it (``failures``,
+    ``fits``: :func:`tzero.research.failures.attach`); the run goes on.
 
     Args:
         raw: unadjusted daily Bars with ``adj_factor`` (hfq factor), all holdings,
             from well before ``start`` (train history).
         hfq: the same bars hfq-adjusted (what the models read).
         start, end: first and last OOS session (dates).
-        variants, models, lstm_config, seed: what is tried and how it is fitted.
+        variants, models, lstm_config, seed, hmm_config: what is tried and how
+            it is fitted.
         costs: the cost model (default ``CostModel()``).
         n_jobs: symbols fitted at once (processes).
 
     Returns:
-        ``(rows, forecasts)``: rows as :func:`summarise`, the forecast frame.
+        ``(rows, forecasts)``: rows as :func:`summarise` plus ``failures`` and
+        ``fits``, the forecast frame (``attrs["failures"]``: every failed fit).
     """
     if end is not None:
         raw = raw.loc[raw["trade_time"] <= pd.Timestamp(end)]
@@ -659,21 +541,29 @@ def run_daily_bars(raw: pd.DataFrame, hfq: pd.DataFrame, *, start="2019-01-01", 
                     f"{DAILY_TRAIN}/{DAILY_GAP}/{DAILY_TEST}, test {windows[0].test_start.date()}"
                     f"..{windows[-1].test_end.date()}")
     fc = walk_forward_forecasts(hfq, windows, models=models, lstm_config=lstm_config, seed=seed,
-                                n_jobs=n_jobs, progress=progress)
+                                n_jobs=n_jobs, progress=progress, hmm_config=hmm_config)
     codes = sorted(raw["ts_code"].unique())
     market = daily_market(raw, sessions, codes)
     rows = simulate_variants(fc, market, variants, costs)
     series = f"{len(codes)} holdings"
     out = summarise(rows, series)
+    n_fits = len(fc[["ts_code", "window"]].drop_duplicates()) if len(fc) else 0
+    reads = {v.name: _reads(v) for v in variants}
     for r in out:
         r["params"] = {**r["params"], "train": DAILY_TRAIN, "test": DAILY_TEST, "gap": DAILY_GAP,
                        "windows": len(windows), "codes": codes, "base_value": BASE_VALUE_CNY}
+        fit_failures.attach(r, fc.attrs.get("failures", []), n_fits, reads[r["variant"]])
     return out, fc
+
+
+def _reads(v: DailyVariant) -> tuple[str, ...]:
+    """The models a variant's forecast column is made of (``combined``: all; momentum: none)."""
+    return (v.rule,) if v.rule in MODELS else MODELS if v.rule == "combined" else ()
 
 
 def run_daily_family(settings, *, codes: list[str] | None = None, start="2019-01-01", end=None,
                      progress: Progress | None = None, n_jobs: int | None = None,
-                     lstm_config=None) -> list[dict]:
+                     lstm_config=None, hmm_config=None) -> list[dict]:
     """All daily timing variants on the holdings, walk-forward, out of sample.
 
     Args:
@@ -685,10 +575,12 @@ def run_daily_family(settings, *, codes: list[str] | None = None, start="2019-01
         n_jobs: symbols fitted at once (default ``min(2, cpu count)``), in spawned
             processes: a script calling this needs the ``if __name__ == "__main__":`` guard.
         lstm_config: LSTM configuration override (tests); None = the served fast LSTM.
+        hmm_config: HMM configuration override (tests); None = the default HMM.
 
     Returns:
         One row per variant, as :func:`tzero.research.t0.summarise`
-        returns them, with ``strategy="daily"``.
+        returns them, with ``strategy="daily"``, plus ``failures`` and ``fits``
+        (:func:`tzero.research.failures.attach`).
 
     Raises:
         StoreError: a holding without stored daily bars.
@@ -702,5 +594,5 @@ def run_daily_family(settings, *, codes: list[str] | None = None, start="2019-01
     jobs = n_jobs if n_jobs is not None else max(1, min(2, os.cpu_count() or 1))
     rows, _ = run_daily_bars(raw, hfq, start=start, end=end, lstm_config=lstm_config,
                              seed=settings.seed, costs=CostModel.from_settings(settings),
-                             n_jobs=jobs, progress=progress)
+                             n_jobs=jobs, progress=progress, hmm_config=hmm_config)
     return rows

@@ -173,7 +173,8 @@ def _fit_predict(x: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarr
                      f"predicted {y[train][0]} for its {test.size} test events")
         return np.full(test.size, float(y[train][0]))
     model = LGBMClassifier(**params).fit(x[train], y[train])
-    return model.predict_proba(x[test])[:, 1]
+    # dense input: predict_proba returns an [n, 2] ndarray (typed loosely by lightgbm)
+    return np.asarray(model.predict_proba(x[test]))[:, 1]
 
 
 def _check_events(events: pd.DataFrame, features: list[str]) -> np.ndarray:
@@ -232,11 +233,11 @@ def meta_label(events: pd.DataFrame, features: list[str], *, n_splits: int = 5,
     notes: list[str] = []
     oof, fwd = np.full(len(ev), np.nan), np.full(len(ev), np.nan)
     take = np.zeros(len(ev), dtype=bool)
-    split = {"n_splits": n_splits, "embargo": embargo, "sessions": sessions}
-    for tr, te in purged_kfold(t0, t1, **split):
+    for tr, te in purged_kfold(t0, t1, n_splits=n_splits, embargo=embargo, sessions=sessions):
         oof[te] = _fit_predict(x, y, tr, te, prm, notes)
     thresholds = []
-    fwd_folds = purged_kfold(t0, t1, forward=True, **split)
+    fwd_folds = purged_kfold(t0, t1, forward=True, n_splits=n_splits, embargo=embargo,
+                             sessions=sessions)
     for tr, te in fwd_folds:
         fwd[te] = _fit_predict(x, y, tr, te, prm, notes)
         thresholds.append(float(y[tr].mean()))

@@ -6,6 +6,10 @@ plain JSON (NaN → null); :func:`render_html` writes one self-contained HTML pa
 internet): a table per strategy (kept / watch / blocked and why), then per
 series the out-of-sample equity curve (cumulative return) and drawdown of every
 variant.
+
+Numbers have fixed decimals (:mod:`tzero.fmt`); each row's one annual figure is
+:func:`tzero.backtest.gates.annual_return` (``kind "annual"``), printed exactly
+as the gate's reason quotes it.
 """
 
 from __future__ import annotations
@@ -16,21 +20,26 @@ from pathlib import Path
 
 import pandas as pd
 
-from tzero.backtest.gates import GateConfig, json_safe
+from tzero.backtest.gates import ANNUAL_RETURN, GateConfig, annual_return_text, json_safe
+from tzero.fmt import count, num, pct
 
 ECHARTS = Path(__file__).resolve().parents[1] / "service" / "static" / "vendor" / "echarts.min.js"
 
-#: (key, header, format) of the table columns per strategy.
-T0_COLUMNS = [("round_trips", "round trips", "int"), ("cost_basis_reduction_annual", "cost basis −%/yr", "pct"),
-              ("total_return", "excess vs hold", "pct"), ("max_drawdown", "max DD", "pct"),
+#: (key, header, format) of the table columns per strategy. Formats: ``annual`` the one
+#: annual figure (:func:`tzero.backtest.gates.annual_return_text`), ``ret`` a signed
+#: percentage, ``pct`` a percentage, ``num`` 2 decimals, ``int`` a count (all fixed decimals).
+T0_COLUMNS = [("round_trips", "round trips", "int"),
+              (ANNUAL_RETURN, "return/yr after costs (cost basis −)", "annual"),
+              ("total_return", "excess vs hold", "ret"), ("max_drawdown", "max DD", "pct"),
               ("profit_factor", "PF", "num"), ("win_rate", "win", "pct"), ("sharpe", "Sharpe", "num"),
               ("sortino", "Sortino", "num"), ("psr", "PSR", "num"), ("dsr", "DSR", "num"),
               ("fees", "fees CNY", "int"), ("turnover", "turnover/day", "pct"), ("n_days", "OOS days", "int")]
-DAILY_COLUMNS = [("n_trades", "orders", "int"), ("annual_return", "excess vs hold /yr", "pct"),
+DAILY_COLUMNS = [("n_trades", "orders", "int"), (ANNUAL_RETURN, "excess vs hold /yr", "annual"),
                  ("max_drawdown", "max DD", "pct"), ("profit_factor", "PF", "num"), ("win_rate", "win", "pct"),
                  ("sharpe", "Sharpe", "num"), ("sortino", "Sortino", "num"), ("psr", "PSR", "num"),
                  ("dsr", "DSR", "num"), ("fees", "fees CNY", "int"), ("n_days", "OOS days", "int")]
-TOPK_COLUMNS = [("annual_return", "annual", "pct"), ("excess_return", "excess vs CSI 300", "pct"),
+TOPK_COLUMNS = [(ANNUAL_RETURN, "return/yr after costs", "annual"),
+                ("excess_return", "excess vs CSI 300", "ret"),
                 ("max_drawdown", "max DD", "pct"), ("profit_factor", "PF", "num"), ("win_rate", "win", "pct"),
                 ("sharpe", "Sharpe", "num"), ("sortino", "Sortino", "num"), ("psr", "PSR", "num"),
                 ("dsr", "DSR", "num"), ("n_trades", "orders", "int"), ("fees", "fees CNY", "int"),
@@ -58,6 +67,7 @@ def run_to_dict(run) -> dict:
     cfg = GateConfig()
     return json_safe({"run_id": run.run_id, "created_at": run.created_at.isoformat(timespec="seconds"),
                    "settings": run.settings, "seconds": run.seconds, "skipped": run.skipped,
+                   "failures": list(getattr(run, "failures", [])),
                    "gates": {"min_trades": cfg.min_trades, "min_oos_return": cfg.min_oos_return,
                              "min_dsr": cfg.min_dsr, "max_decay": cfg.max_decay},
                    "rows": rows, "compare": compare_summary(run.compare)})
@@ -70,10 +80,12 @@ def compare_summary(res: dict | None) -> dict | None:
     st = res["settings"]
     rows = []
     for r in res["rows"]:
-        m, b = r["metrics"], r.get("book") or "k50d5"
+        m = r["metrics"]
         rows.append({"name": r["name"], "members": r["members"], "rank_ic": m.get("rank_ic"),
                      "rank_icir": m.get("rank_icir"), "direction_accuracy": m.get("direction_accuracy"),
-                     "excess": m.get(f"{b}_excess_ew_annual"), "dsr": (r.get("gate") or {}).get("dsr"),
+                     # the gate's figure (what the verdict's reason quotes), not a second annualisation
+                     "excess": (r.get("gate") or {}).get(ANNUAL_RETURN),
+                     "dsr": (r.get("gate") or {}).get("dsr"),
                      "timing": ((r.get("timing") or {}).get("metrics") or {}).get("annual_return"),
                      "status": r["verdict"]["status"], "reasons": r["verdict"]["reasons"]})
     return {"run_id": res["run_id"], "universe": res["universe"], "start": st["start"],
@@ -83,16 +95,14 @@ def compare_summary(res: dict | None) -> dict | None:
 
 def _compare_html(c: dict) -> str:
     """The comparison section of the report (the page ``/compare`` has its curves)."""
-    def f(v, spec):
-        return "—" if v is None else format(v, spec)
     head = ("<tr><th>model</th><th>members</th><th>Rank IC</th><th>Rank ICIR</th><th>dir acc</th>"
-            "<th>top-k excess/yr</th><th>DSR</th><th>timing excess/yr</th><th>verdict</th>"
+            "<th>top-k excess/yr (gate)</th><th>DSR</th><th>timing excess/yr</th><th>verdict</th>"
             "<th>why</th></tr>")
     body = "".join(
         f"<tr><td>{html.escape(r['name'])}</td><td>{html.escape(r['members'])}</td>"
-        f"<td>{f(r['rank_ic'], '.4f')}</td><td>{f(r['rank_icir'], '.3f')}</td>"
-        f"<td>{f(r['direction_accuracy'], '.1%')}</td><td>{f(r['excess'], '+.1%')}</td>"
-        f"<td>{f(r['dsr'], '.2f')}</td><td>{f(r['timing'], '+.1%')}</td>"
+        f"<td>{num(r['rank_ic'], 4)}</td><td>{num(r['rank_icir'], 3)}</td>"
+        f"<td>{pct(r['direction_accuracy'], 1)}</td><td>{pct(r['excess'], 2, sign=True)}</td>"
+        f"<td>{num(r['dsr'], 2)}</td><td>{pct(r['timing'], 2, sign=True)}</td>"
         f"<td><span class='pill {r['status']}'>{r['status']}</span></td>"
         f"<td class='why'>{html.escape('; '.join(r['reasons']))}</td></tr>" for r in c["rows"])
     return (f"<h2>One yardstick: every model <small class='muted'>tzero compare {html.escape(c['run_id'])}"
@@ -104,13 +114,19 @@ def _compare_html(c: dict) -> str:
 
 
 def _fmt(v, kind: str) -> str:
-    if v is None:
-        return "—"
+    """One table cell in fixed decimals (``annual`` is handled by :func:`_cell`)."""
+    if kind == "ret":
+        return pct(v, 2, sign=True)
     if kind == "pct":
-        return f"{v:+.2%}" if abs(v) < 100 else f"{v:+.0%}"
+        return pct(v, 2)
     if kind == "int":
-        return f"{v:,.0f}"
-    return f"{v:.2f}"
+        return count(v)
+    return num(v, 2)
+
+
+def _cell(m: dict, key: str, kind: str) -> str:
+    """The cell of metric ``key``: the one annual figure through the gate's own text."""
+    return annual_return_text(m) if kind == "annual" else _fmt(m.get(key), kind)
 
 
 def _table(rows: list[dict], cols) -> str:
@@ -119,7 +135,7 @@ def _table(rows: list[dict], cols) -> str:
     for r in rows:
         m = r["oos_metrics"] or {}
         is_sr = (r.get("is_metrics") or {}).get("sharpe")
-        cells = "".join(f"<td>{_fmt(m.get(k), f)}</td>" for k, _, f in cols)
+        cells = "".join(f"<td>{_cell(m, k, f)}</td>" for k, _, f in cols)
         body.append(f"<tr class='{r['status']}'><td>{html.escape(r['series'])}</td>"
                     f"<td><b>{html.escape(r['variant'])}</b><br><small>{html.escape(r['model'])}</small></td>"
                     f"<td><span class='pill {r['status']}'>{r['status']}</span></td>"
@@ -177,11 +193,14 @@ for (const s of specs) {
     dd.push({name: l.name, type: 'line', showSymbol: false, connectNulls: true, data: d, lineStyle: style});
   }
   const base = {tooltip: {trigger: 'axis', valueFormatter: x => x === null ? '—' : (x * 100).toFixed(2) + '%'},
-    legend: {type: 'scroll', top: 0}, grid: {left: 60, right: 20, top: 40, bottom: 30},
-    xAxis: {type: 'category', data: dates}, yAxis: {type: 'value', axisLabel: {formatter: x => (x * 100).toFixed(1) + '%'}}};
+    legend: {type: 'scroll', top: 0}, grid: {left: 70, right: 20, top: 40, bottom: 40},
+    xAxis: {type: 'category', data: dates, name: 'session (date)', nameLocation: 'middle', nameGap: 24},
+    yAxis: {type: 'value', nameLocation: 'middle', nameGap: 46, axisLabel: {formatter: x => (x * 100).toFixed(1) + '%'}}};
   echarts.init(document.getElementById('eq-' + s.id)).setOption({...base,
+    yAxis: {...base.yAxis, name: 'cumulative return (%)'},
     title: {text: 'out-of-sample cumulative return', left: 'center', top: 18, textStyle: {fontSize: 12}}, series});
   echarts.init(document.getElementById('dd-' + s.id)).setOption({...base, legend: {show: false},
+    yAxis: {...base.yAxis, name: 'drawdown (%)'},
     title: {text: 'drawdown', left: 'center', top: 0, textStyle: {fontSize: 12}}, series: dd});
 }
 """
@@ -195,19 +214,37 @@ th{background:#f4f6f8;position:sticky;top:0}td:nth-child(-n+4){text-align:left}t
 """
 
 
+def _costs_text(st: dict) -> str:
+    """The run's cost settings in words with fixed decimals (no ``5e-05``)."""
+    parts = []
+    if st.get("commission_rate") is not None:
+        parts.append(f"commission {pct(st['commission_rate'], 3)} per order")
+    if st.get("min_commission") is not None:
+        parts.append(f"at least {num(st['min_commission'], 2)} CNY")
+    if st.get("slippage_bps") is not None:
+        parts.append(f"slippage {num(st['slippage_bps'], 1)} bps")
+    if st.get("seed") is not None:
+        parts.append(f"seed {st['seed']}")
+    rest = {k: v for k, v in st.items()
+            if k not in ("commission_rate", "min_commission", "slippage_bps", "seed")}
+    parts += [f"{k} {num(v, 4) if isinstance(v, float) else v}" for k, v in rest.items()]
+    return ", ".join(parts) or "default"
+
+
 def render_html(data: dict) -> str:
     """The self-contained report page of :func:`run_to_dict` output."""
     parts = []
-    counts = {}
+    counts: dict[str, dict[str, int]] = {}
     for r in data["rows"]:
         counts.setdefault(r["strategy"], {"kept": 0, "watch": 0, "blocked": 0})[r["status"]] += 1
     g = data["gates"]
     parts.append(f"<h1>tzero research report <small class='muted'>{html.escape(data['run_id'])}</small></h1>"
                  f"<p>{html.escape(data['created_at'])} · every number is out of sample (walk-forward test parts); "
                  f"in-sample runs only feed the decay gate. Gates (fail = block, spec 003 §3): ≥ {g['min_trades']} "
-                 f"OOS trades, OOS return after costs &gt; {g['min_oos_return']:.0%}, DSR ≥ {g['min_dsr']}, "
-                 f"Sharpe decay ≤ {g['max_decay']:.0%}. DSR is deflated by the number of variants tried in "
-                 f"each strategy (counted by the run). Costs: {html.escape(json.dumps(data['settings']))}.</p>")
+                 f"OOS trades, OOS return after costs &gt; {pct(g['min_oos_return'], 2)}, "
+                 f"DSR ≥ {num(g['min_dsr'], 2)}, "
+                 f"Sharpe decay ≤ {pct(g['max_decay'], 0)}. DSR is deflated by the number of variants tried in "
+                 f"each strategy (counted by the run). Costs: {html.escape(_costs_text(data['settings']))}.</p>")
     summary = " · ".join(f"<b>{s}</b>: {c['kept']} kept, {c['watch']} watch, {c['blocked']} blocked"
                          for s, c in counts.items())
     parts.append(f"<p>{summary}</p>")
@@ -223,8 +260,9 @@ def render_html(data: dict) -> str:
                      f"{data['seconds'].get(strategy, 0):.0f} s</small></h2>")
         if strategy == "t0":
             parts.append("<p class='muted'>Returns are the T+0 P&amp;L after fees over the base position's "
-                         "value: the excess over simply holding. Cost basis −%/yr is that P&amp;L per year as a "
-                         "share of the position (positive = the cost of the holding fell).</p>")
+                         "value: the excess over simply holding. Return/yr is that P&amp;L compounded to a "
+                         "year as a share of the position (positive = the cost of the holding fell by "
+                         "that much a year); it is the figure the return gate judges.</p>")
         parts.append(_table(rows, cols))
         divs, sp = _charts(rows, strategy)
         parts.append(divs)
@@ -234,6 +272,11 @@ def render_html(data: dict) -> str:
     if data["skipped"]:
         items = "".join(f"<li>{html.escape(s['label'])}: {html.escape(s['reason'])}</li>" for s in data["skipped"])
         parts.append(f"<h2>Not researched</h2><ul>{items}</ul>")
+    if data.get("failures"):
+        items = "".join(f"<li>{html.escape(f['strategy'])} {html.escape(str(f['series']))} "
+                        f"{html.escape(f['model'])} window {f['window']}: "
+                        f"{html.escape(f['reason'])}</li>" for f in data["failures"])
+        parts.append(f"<h2>Model fits that failed</h2><ul>{items}</ul>")
     js = ""
     if specs and ECHARTS.is_file():
         js = (f"<script>{ECHARTS.read_text(encoding='utf-8')}</script>"

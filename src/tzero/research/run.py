@@ -18,6 +18,13 @@
 
 Every number comes from the out-of-sample test parts; the in-sample runs are
 used only for the decay gate.
+
+A fit that fails on one series in one window (T+0 and daily families) is that
+fit's failure, not the run's: it is recorded (``ResearchRun.failures``, and on
+each variant that reads the model), its forecasts are missing, and the
+variant's verdict says so — ``failed`` when fewer than half its series ×
+windows could be fitted (:mod:`tzero.research.failures`). A series that cannot
+be researched at all is listed in ``skipped``. Everything else is stored.
 """
 
 from __future__ import annotations
@@ -36,6 +43,8 @@ import pandas as pd
 from tzero.backtest import gates
 from tzero.backtest.costs import QLIB_PRESET, CostModel
 from tzero.backtest.walkforward import rolling_windows
+from tzero.models.base import failure_reason, recoverable
+from tzero.research import failures as fit_failures
 from tzero.research import t0 as research_t0
 
 log = logging.getLogger(__name__)
@@ -71,8 +80,12 @@ class ResearchRun:
         run_id: id stored with every verdict. created_at: UTC time.
         rows: one dict per variant: ``strategy, variant, model, series, params,
             oos_metrics, is_metrics, verdict`` (:class:`~tzero.backtest.gates.Verdict`),
-            ``equity`` (cumulative OOS return, Series by date).
+            ``equity`` (cumulative OOS return, Series by date), and where its
+            models were fitted per window ``failures`` and ``fits``
+            (:func:`tzero.research.failures.attach`).
         skipped: series that could not be researched, with the reason.
+        failures: every model fit that failed on one series in one window:
+            ``strategy, series, model, window, reason``.
         seconds: wall time per part.
         compare: the newest stored ``tzero compare`` result, shown in the report (or None).
     """
@@ -81,6 +94,7 @@ class ResearchRun:
     created_at: datetime
     rows: list[dict] = field(default_factory=list)
     skipped: list[dict] = field(default_factory=list)
+    failures: list[dict] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
     settings: dict = field(default_factory=dict)
     compare: dict | None = None
@@ -98,6 +112,11 @@ def _note(progress: Progress | None, msg: str) -> None:
 def run_t0_family(settings, *, series: list | None = None, freq: str = "5m",
                   progress: Progress | None = None) -> tuple[list[dict], list[dict]]:
     """All T+0 variants on all intraday series; metrics with DSR over the family.
+
+    A series whose walk-forward cannot run at all is skipped with the reason; a
+    model fit that fails in one window (recorded by
+    :func:`tzero.signals.intraday.walk_forward_forecasts`) is attached to the
+    variants that read that model (``failures``, ``fits``).
 
     Returns:
         ``(rows, skipped)``; rows as in :class:`ResearchRun` without verdicts.
@@ -121,13 +140,21 @@ def run_t0_family(settings, *, series: list | None = None, freq: str = "5m",
         try:
             fc = research_t0.forecasts_cached(s, cache, freq=freq, train_days=train, test_days=test,
                                               seed=settings.seed)
-        except ValueError as exc:
-            skipped.append({"label": s.label, "source": s.source, "reason": str(exc)})
+        except Exception as exc:       # that series is not researched; the others go on
+            if not recoverable(exc):
+                raise
+            why = str(exc) if type(exc) is ValueError else failure_reason(exc)  # too few days
+            skipped.append({"label": s.label, "source": s.source, "reason": why})
+            _note(progress, f"t0: {s.label}: not researched: {skipped[-1]['reason']}")
             continue
         rows = research_t0.run_series(s, fc, costs=CostModel.from_settings(settings), freq=freq)
+        failed = [fit_failures.fit_failure("t0", s.label, f"intraday_{m}", int(w), str(why))
+                  for w, m, why in fc.attrs.get("errors", [])]
+        n_fits = int(fc["window"].nunique()) if "window" in fc.columns else 0
         for r in rows:
             r["params"] = {**r["params"], "freq": freq, "train_days": train, "test_days": test,
                            "source": s.source, "note": s.note}
+            fit_failures.attach(r, failed, n_fits, research_t0.rule_models(r["model"]))
         raw.extend(rows)
     out = research_t0.summarise(raw, n_trials=len(raw))
     for r in out:
@@ -212,7 +239,7 @@ def _restrict(panel, codes: list[str]):
 
 def run_research(settings, *, strategies=("t0", "topk", "daily"), start=None, end=None,
                  gate_config: gates.GateConfig | None = None, save: bool = True,
-                 progress: Progress | None = None) -> ResearchRun:
+                 progress: Progress | None = None, codes: list[str] | None = None) -> ResearchRun:
     """Run, judge and (with ``save``) store every variant of the chosen strategies.
 
     Args:
@@ -221,6 +248,7 @@ def run_research(settings, *, strategies=("t0", "topk", "daily"), start=None, en
         start, end: date range of the top-k panel (default: all stored data).
         gate_config: gate thresholds (default :class:`~tzero.backtest.gates.GateConfig`).
         save: write the verdicts to the app store (atomic, one run id).
+        codes: the daily family's holdings (default: the served default holdings).
 
     Returns:
         :class:`ResearchRun`.
@@ -250,11 +278,13 @@ def run_research(settings, *, strategies=("t0", "topk", "daily"), start=None, en
         from tzero.research.daily import run_daily_family
 
         t = time.perf_counter()
-        run.rows += run_daily_family(settings, progress=progress)
+        run.rows += run_daily_family(settings, codes=codes, progress=progress)
         run.seconds["daily"] = round(time.perf_counter() - t, 1)
     for r in run.rows:
         r["n_trials"] = r["oos_metrics"].get("n_trials", 1)
-        r["verdict"] = gates.judge(r["oos_metrics"], r.get("is_metrics"), gate_config)
+        r["verdict"] = fit_failures.verdict(
+            r, gates.judge(r["oos_metrics"], r.get("is_metrics"), gate_config))
+    run.failures = fit_failures.collect(run.rows)
     if save and run.rows:
         from tzero.data.appdb import open_app_store
 
@@ -267,10 +297,14 @@ def run_research(settings, *, strategies=("t0", "topk", "daily"), start=None, en
 
 
 def _stored(r: dict) -> dict:
-    """The persisted part of a row (the series name goes into the variant and params)."""
+    """The persisted part of a row (the series name goes into the variant and params;
+    its failed fits, when any, into the params)."""
     variant = r["variant"] if r["strategy"] == "topk" else f"{r['series']} · {r['variant']}"
+    params = {**r["params"], "series": r["series"]}
+    if r.get("failures"):
+        params |= {"fits": r.get("fits"), "failures": r["failures"]}
     return {"strategy": r["strategy"], "variant": variant, "model": r["model"],
-            "params": {**r["params"], "series": r["series"]}, "verdict": r["verdict"],
+            "params": params, "verdict": r["verdict"],
             "oos_metrics": r["oos_metrics"], "is_metrics": r.get("is_metrics"),
             "n_trials": r["n_trials"]}
 

@@ -84,6 +84,21 @@ class T0Variant:
         return "naive" if self.rule == "naive" else f"intraday_{self.rule}"
 
 
+#: The intraday models each rule reads, by their keys in :data:`tzero.signals.intraday.MODELS`.
+RULE_MODELS: dict[str, tuple[str, ...]] = {"naive": (), "hmm": ("hmm",), "lstm": ("lstm",),
+                                           "arima": ("arima",),
+                                           "combined": ("hmm", "lstm", "arima")}
+
+
+def rule_models(model: str) -> tuple[str, ...]:
+    """The table names of the intraday models a variant stored under ``model`` reads.
+
+    ``model`` is :attr:`T0Variant.model`: ``intraday_combined`` reads
+    ``intraday_hmm``, ``intraday_lstm`` and ``intraday_arima``; ``naive`` none.
+    """
+    return tuple(f"intraday_{k}" for k in RULE_MODELS.get(model.removeprefix("intraday_"), ()))
+
+
 T0_VARIANTS: tuple[T0Variant, ...] = (
     T0Variant("naive-x0.5%", "naive", {"x": 0.005, "round_trips": 1}),
     T0Variant("hmm-flow", "hmm", {"round_trips": 1}),

@@ -9,7 +9,12 @@ Errors (never a 5xx for bad input):
   unknown job or version;
 - 409: :class:`~tzero.errors.ModelError` (the model state forbids it);
 - 401/403: mutating routes without the right bearer token;
-- 422: request validation (FastAPI's default body).
+- 422: request validation, one line naming each field (:mod:`tzero.service.errors`);
+- 503: the app store cannot be reached (one-line reason, ``Retry-After``);
+  ``/api/health`` says ``degraded`` meanwhile and the job worker waits.
+
+Every message is one line; a user's input is echoed at most 40 characters.
+``/docs`` is Swagger UI on files the app serves (:mod:`tzero.service.assets`).
 """
 
 from __future__ import annotations
@@ -18,8 +23,8 @@ import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI, Request
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi import FastAPI
+from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from tzero import __version__
@@ -28,6 +33,7 @@ from tzero.data.store import MarketStore
 from tzero.errors import ModelError, StoreError, TzeroError
 from tzero.models.lstm import LstmConfig
 from tzero.registry import versions
+from tzero.service import assets, errors
 from tzero.service.deps import ServiceState
 from tzero.service.jobs import JobRunner
 from tzero.service.plots import NoVersion
@@ -40,12 +46,6 @@ STATIC_DIR = Path(__file__).resolve().with_name("static")
 _NO_PAGE = ("<!doctype html><title>tzero</title><p>The web page is not built "
             "(<code>src/tzero/service/static/index.html</code> is missing). "
             "The API is at <a href='/docs'>/docs</a>.</p>")
-
-
-def _error(status: int):
-    async def handler(_request: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=status)
-    return handler
 
 
 def _index() -> FileResponse | HTMLResponse:
@@ -62,7 +62,9 @@ def create_app(settings: Settings | None = None, lstm_config: LstmConfig | None 
     """Build the service on the app store and market store of ``settings``.
 
     Opens (and migrates) the app store, marks jobs and training runs left
-    running by an earlier server as failed, and starts the job worker.
+    running by an earlier server as failed, and starts the job worker. Logs a
+    warning naming any vendored web asset that is missing (``make install``
+    vendors them; ``/api/health`` reports it too).
 
     Args:
         settings: default :func:`tzero.settings.get_settings`.
@@ -81,26 +83,32 @@ def create_app(settings: Settings | None = None, lstm_config: LstmConfig | None 
     if n or n_runs:
         log.warning("marked %d job(s) and %d training run(s) left by an earlier server failed", n, n_runs)
     runner.start()
-    state = ServiceState(settings, engine, Session, MarketStore(settings.store_dir), runner, lstm_config)
+    static = STATIC_DIR
+    gone = assets.missing(static)
+    if gone:
+        log.warning(assets.missing_message(static, gone))
+    state = ServiceState(settings, engine, Session, MarketStore(settings.store_dir), runner, lstm_config,
+                         static_dir=static)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
         yield
         runner.stop()
 
-    app = FastAPI(title="tzero", version=__version__, lifespan=lifespan,
+    app = FastAPI(title="tzero", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="A-share forecasting: LSTM lifecycle (spec 004 §5.2), signals, klines. "
-                              "POST routes need `Authorization: Bearer <TZERO_API_TOKEN>`.")
+                              "POST routes need `Authorization: Bearer <TZERO_API_TOKEN>`. A stock is "
+                              "`ts_code` everywhere (`symbol` and `code` are accepted as aliases). "
+                              "Errors are one line in `detail`; 503 while the database is unavailable.")
     app.state.tzero = state
-    app.add_exception_handler(NoVersion, _error(404))
-    app.add_exception_handler(StoreError, _error(404))
-    app.add_exception_handler(ModelError, _error(409))
-    app.add_exception_handler(TzeroError, _error(400))
-    app.add_exception_handler(ValueError, _error(400))
+    errors.install(app, {NoVersion: 404, StoreError: 404, ModelError: 409, TzeroError: 400,
+                         ValueError: 400})
     for r in (lstm, signals, kline, health, jobs, research):
         app.include_router(r.router)
+    app.add_api_route("/docs", lambda: assets.docs_page(static, app.openapi_url or "", app.title),
+                      include_in_schema=False, response_model=None)
     app.add_api_route("/", _index, include_in_schema=False, response_model=None)
     app.add_api_route("/lstm", _index, include_in_schema=False, response_model=None)
     app.add_api_route("/compare", _compare_page, include_in_schema=False, response_model=None)
-    app.mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static")
+    app.mount("/static", StaticFiles(directory=static, check_dir=False), name="static")
     return app

@@ -122,10 +122,19 @@ class ServiceCache:
         self.signals = Memo(maxsize)
         self.predictions = Memo(maxsize)
         self.verdicts = Memo(4)
+        self.sessions = Memo(4)
 
     def store_key(self) -> int:
         """Changes whenever the market store is written (its manifest is replaced)."""
         return _mtime_ns(self.store.manifest_path)
+
+    def last_session(self):
+        """The newest daily session in the market store (the service's "today"), None when empty.
+
+        Cached per store version (:meth:`store_key`), so routes that check an
+        ``as_of`` against it cost no query on a hit.
+        """
+        return self.sessions.get(("last_session", self.store_key()), self.store.last_session)
 
     def models_key(self) -> tuple:
         """Changes whenever any model's current version changes (the registry's pointers).

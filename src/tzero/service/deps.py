@@ -1,24 +1,40 @@
-"""What every route shares: the service state, the bearer-token check, input parsing."""
+"""What every route shares: the service state, the bearer-token check, input parsing.
+
+One name for a stock on every route: ``ts_code`` (``600519.SH``, ``sh600519``
+or ``600519``), with ``symbol`` and ``code`` accepted as aliases (query
+parameters marked deprecated in the OpenAPI schema; body fields through
+:data:`tzero.service.schemas.TS_CODE_ALIASES`). An ``as_of`` after the newest
+stored bar is refused: a forecast "as of" a day the store has not seen would
+silently be one of the last stored day.
+"""
 
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
 from tzero.data.store import MarketStore
-from tzero.errors import SymbolError
+from tzero.errors import CalendarError, SymbolError
 from tzero.market import calendar
 from tzero.market.symbols import to_ts_code
 from tzero.models.lstm import LstmConfig
 from tzero.service.cache import SERVICE_KEY_TTL_S, ServiceCache
+from tzero.service.errors import echo, invalid
 from tzero.service.jobs import JobRunner
 from tzero.settings import Settings
+
+#: The OpenAPI description of a ``ts_code`` parameter or field.
+TS_CODE_HELP = "the stock: 600519.SH, sh600519 or 600519 (aliases: symbol, code)"
+#: Longest date or bar-time string accepted (``2023-02-24T10:30:00+08:00`` is 25).
+DATE_CHARS = 32
 
 
 @dataclass
@@ -31,6 +47,8 @@ class ServiceState:
         cache: the read caches (panels, the registry's current models,
             signals), keyed by the store manifest and the registry pointers
             they were computed from.
+        static_dir: the web page's folder (``/static``), checked for the
+            vendored assets by ``/api/health``.
     """
 
     settings: Settings
@@ -39,14 +57,14 @@ class ServiceState:
     store: MarketStore
     runner: JobRunner
     lstm_config: LstmConfig | None = None
-    cache: ServiceCache | None = None
+    static_dir: Path | None = None
+    cache: ServiceCache = field(init=False)
 
     def __post_init__(self) -> None:
-        if self.cache is None:
-            self.cache = ServiceCache(self.store, self.settings.models_dir,
-                                      session_factory=self.Session,
-                                      universe=self.settings.universe,
-                                      key_ttl_s=SERVICE_KEY_TTL_S)
+        self.cache = ServiceCache(self.store, self.settings.models_dir,
+                                  session_factory=self.Session,
+                                  universe=self.settings.universe,
+                                  key_ttl_s=SERVICE_KEY_TTL_S)
 
 
 def get_state(request: Request) -> ServiceState:
@@ -76,7 +94,7 @@ def require_token(state: ServiceState = Depends(get_state),
                             headers={"WWW-Authenticate": "Bearer"})
 
 
-def symbol(value: str, field: str = "symbol") -> str:
+def symbol(value: str, field: str = "ts_code") -> str:
     """Parse a user symbol; a bad one is a :class:`SymbolError` naming ``field``."""
     try:
         return to_ts_code(value)
@@ -92,15 +110,121 @@ def symbols(values: list[str] | str, field: str = "symbols") -> list[str]:
     return list(dict.fromkeys(symbol(v, field) for v in items))
 
 
+def body_symbols(ts_code: str | None, many: list[str] | None) -> list[str]:
+    """The stocks of a request body (``ts_code`` and/or ``symbols``) parsed, de-duplicated.
+
+    Raises:
+        SymbolError: one does not parse; the message names ``ts_code`` or ``symbols``.
+    """
+    codes = [symbol(ts_code, "ts_code")] if ts_code else []
+    return list(dict.fromkeys(codes + (symbols(many, "symbols") if many else [])))
+
+
+def _alias(what: str) -> str:
+    return f"alias of ts_code ({what}); prefer ts_code"
+
+
+def _stock_params(help_text: str):
+    """The ``ts_code`` / ``symbol`` / ``code`` query parameters, ``ts_code`` described by ``help_text``."""
+    async def given(
+            ts_code: str | None = Query(None, min_length=1, max_length=32, description=help_text),
+            symbol: str | None = Query(None, min_length=1, max_length=32, deprecated=True,
+                                       description=_alias("the spec-004 name")),
+            code: str | None = Query(None, min_length=1, max_length=32, deprecated=True,
+                                     description=_alias("a short form"))) -> tuple[str, str] | None:
+        """The stock as given, ``(parameter name used, raw value)``, or None (FastAPI dependency).
+
+        The stock dependencies are ``async`` only so that FastAPI runs them on
+        the event loop (a plain ``def`` dependency costs a thread hop per request).
+
+        Raises:
+            RequestValidationError: two of the names give different values.
+        """
+        named = [(n, v) for n, v in (("ts_code", ts_code), ("symbol", symbol), ("code", code)) if v]
+        if len({v for _, v in named}) > 1:
+            both = " and ".join(f"{n}={echo(v)}" for n, v in named)
+            raise invalid(named[0][0], f"the stock is given twice ({both}); give ts_code once")
+        return named[0] if named else None
+    return given
+
+
+#: ``(name used, raw value)`` of an optional stock (``ts_code``, ``symbol`` or ``code``), or None.
+ts_code_given = _stock_params(TS_CODE_HELP)
+_ts_code_required = _stock_params(f"required (or one of its aliases): {TS_CODE_HELP}")
+
+
+async def ts_code(given: tuple[str, str] | None = Depends(_ts_code_required)) -> str:
+    """The required stock (``ts_code``, or its alias ``symbol`` / ``code``) as a ts_code.
+
+    Raises:
+        RequestValidationError: none of the three names is given (422).
+        SymbolError: the value does not parse; the message names the parameter used (400).
+    """
+    if given is None:
+        raise RequestValidationError([{
+            "type": "missing", "loc": ("query", "ts_code"), "input": None,
+            "msg": "Field required: give ts_code (or its alias symbol or code), e.g. ts_code=600519.SH"}])
+    return symbol(given[1], given[0])
+
+
+async def opt_ts_code(given: tuple[str, str] | None = Depends(ts_code_given)) -> str | None:
+    """An optional stock filter (``ts_code``, ``symbol`` or ``code``) as a ts_code, or None."""
+    return symbol(given[1], given[0]) if given else None
+
+
 def date(value: str | None, field: str) -> pd.Timestamp | None:
     """Parse an optional date (``CalendarError`` naming ``field`` when bad)."""
     return calendar.to_date(value, field=field) if value not in (None, "") else None
 
 
-def last_session(store: MarketStore) -> pd.Timestamp | None:
-    """The newest daily bar in the store (the service's "today"), None when empty."""
-    if not store.has("bars_1d"):
+def as_of(st: ServiceState, value: str | None, field: str = "as_of") -> pd.Timestamp | None:
+    """Parse an optional as-of date, refusing one after the newest stored session.
+
+    Raises:
+        CalendarError: unparseable, outside the calendar, or after the store's
+            last daily bar (the message names ``field`` and that session).
+    """
+    d = date(value, field)
+    last = st.cache.last_session() if d is not None else None
+    if last is not None and d > last:
+        raise CalendarError(f"{field}: {d:%Y-%m-%d} is after the last stored session "
+                            f"{last:%Y-%m-%d}; give an earlier date or ingest newer bars (tzero ingest)")
+    return d
+
+
+def bar_time(value: str | None, field: str = "as_of") -> pd.Timestamp | None:
+    """Parse an optional bar time (``2023-02-24 10:30``) or date, naive Asia/Shanghai.
+
+    A time with an offset (``…+08:00``) is converted to Shanghai wall time.
+
+    Raises:
+        CalendarError: unparseable, or its day outside the calendar; names ``field``.
+    """
+    if value in (None, ""):
         return None
-    df = store.query("bars_1d", columns="max(trade_time) AS t", order_by="1")
-    t = df["t"].iloc[0] if len(df) else None
-    return None if t is None or pd.isna(t) else pd.Timestamp(t).normalize()
+    try:
+        t = pd.Timestamp(value)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise CalendarError(f"{field}: cannot read {echo(value)} as a bar time or date "
+                            "(use YYYY-MM-DD or YYYY-MM-DD HH:MM)") from exc
+    if t is pd.NaT:
+        raise CalendarError(f"{field}: empty bar time")
+    t = t.tz_convert("Asia/Shanghai").tz_localize(None) if t.tzinfo else t
+    calendar.to_date(t.normalize(), field=field)
+    return t
+
+
+def after_last_bar(t: pd.Timestamp | None, last: pd.Timestamp, what: str,
+                   field: str = "as_of") -> None:
+    """Refuse a bar time (or a date: its day) after ``last``, the newest bar of ``what``.
+
+    Raises:
+        CalendarError: ``t`` is after ``last``; the message names ``field`` and ``last``.
+    """
+    if t is None:
+        return
+    day_only = t == t.normalize()
+    if (t.normalize() > last.normalize()) if day_only else (t > last):
+        shown = f"{t:%Y-%m-%d}" if day_only else f"{t:%Y-%m-%d %H:%M}"
+        raise CalendarError(f"{field}: {shown} is after the last stored bar of {what} "
+                            f"({last:%Y-%m-%d %H:%M}); give an earlier time or ingest newer bars")

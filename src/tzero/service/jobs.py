@@ -7,6 +7,14 @@ JSON result or ``failed`` with the error. Progress is recorded only when it is
 a real count (symbols trained out of symbols asked for), never an estimate.
 A job left ``pending``/``running`` by a server that stopped is marked
 ``failed`` when the next one starts (:meth:`JobRunner.recover`).
+
+The worker outlives the app store: when a write of a job's state fails
+because the database cannot be reached (:data:`~tzero.service.errors.DB_ERRORS`),
+it waits and retries the write (backing off up to ``retry_s[1]`` seconds) and
+records why in :attr:`JobRunner.db_error` (``/api/health`` reports it); a
+lost progress count never fails a job; a job that itself failed on the
+database is marked ``failed`` once the database is back; then the worker
+takes the next job.
 """
 
 from __future__ import annotations
@@ -25,10 +33,13 @@ from sqlalchemy.orm import sessionmaker
 
 from tzero.data.appdb import ServiceJob
 from tzero.registry.versions import now
+from tzero.service.errors import DB_ERRORS, db_reason
 
 log = logging.getLogger("tzero.service.jobs")
 
 RESTART_ERROR = "server restarted while the job ran"
+#: Prefix of the error of a job that failed because the app store could not be reached.
+DB_JOB_ERROR = "database unavailable while the job ran"
 #: ``progress(done, total)``: report a real count of units finished.
 Progress = Callable[[int, int], None]
 JobFn = Callable[[Progress], Any]
@@ -51,12 +62,20 @@ class JobRunner:
 
     Args:
         Session: app-store session factory.
+
+    Attributes:
+        retry_s: ``(first, longest)`` wait in seconds between retries of a
+            write while the database is unavailable (doubling up to the longest).
+        db_error: while the worker waits for the database, why (one line); else None.
     """
 
-    def __init__(self, Session: sessionmaker) -> None:
+    def __init__(self, Session: sessionmaker, retry_s: tuple[float, float] = (0.5, 5.0)) -> None:
         self.Session = Session
+        self.retry_s = retry_s
+        self.db_error: str | None = None
         self._queue: queue.Queue[tuple[str, JobFn] | None] = queue.Queue()
         self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
 
     # ------------------------------------------------------------- lifecycle
     def recover(self) -> int:
@@ -68,15 +87,26 @@ class JobRunner:
 
     def start(self) -> None:
         """Start the worker thread (idempotent)."""
-        if self._thread is None or not self._thread.is_alive():
+        if not self.alive():
+            self._stop.clear()
             self._thread = threading.Thread(target=self._work, name="tzero-jobs", daemon=True)
             self._thread.start()
 
+    def alive(self) -> bool:
+        """True while the worker thread runs."""
+        return self._thread is not None and self._thread.is_alive()
+
     def stop(self, timeout: float = 5.0) -> None:
-        """Ask the worker to finish after the job it is running; wait up to ``timeout`` s."""
-        if self._thread is not None and self._thread.is_alive():
+        """Ask the worker to finish after the job it is running; wait up to ``timeout`` s.
+
+        A worker waiting for the database gives up its retries (the job stays
+        ``running`` and the next server's :meth:`recover` marks it failed).
+        """
+        thread = self._thread
+        if thread is not None and thread.is_alive():
+            self._stop.set()
             self._queue.put(None)
-            self._thread.join(timeout)
+            thread.join(timeout)
 
     # ------------------------------------------------------------------ jobs
     def submit(self, kind: str, params: dict, fn: JobFn, total: int | None = None) -> str:
@@ -118,22 +148,62 @@ class JobRunner:
         with self.Session.begin() as s:
             s.execute(update(ServiceJob).where(ServiceJob.id == job_id).values(**values))
 
+    def _record(self, job_id: str, **values) -> bool:
+        """:meth:`_set`, retried while the database is unavailable; False when stopped first."""
+        wait, longest = self.retry_s
+        while True:
+            try:
+                self._set(job_id, **values)
+            except DB_ERRORS as exc:
+                self._database_down(job_id, exc)
+                if self._stop.wait(wait):
+                    return False
+                wait = min(2 * wait, longest)
+                continue
+            self._database_up()
+            return True
+
+    def _database_down(self, job_id: str, exc: Exception) -> None:
+        if self.db_error is None:
+            log.warning("job %s: database unavailable (%s); the worker retries until it is back",
+                        job_id, db_reason(exc))
+        self.db_error = f"cannot record job {job_id}: {db_reason(exc)}"
+
+    def _database_up(self) -> None:
+        if self.db_error is not None:
+            log.warning("database back: the job worker records jobs again")
+            self.db_error = None
+
     def _work(self) -> None:
         while True:
             item = self._queue.get()
             if item is None:
                 return
-            jid, fn = item
-            self._set(jid, state="running", started_at=now())
-
-            def progress(done: int, total: int, _jid: str = jid) -> None:
-                self._set(_jid, progress_done=int(done), progress_total=int(total))
-
             try:
-                result = fn(progress)
-                self._set(jid, state="succeeded", finished_at=now(),
-                          result_json=json.dumps(result, default=str, ensure_ascii=False))
-            except Exception as exc:  # a job's failure is its record, never the worker's end
-                log.warning("job %s failed: %s", jid, exc)
-                self._set(jid, state="failed", finished_at=now(),
-                          error=f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}")
+                self._run(*item)
+            except Exception:  # the worker outlives every job and every database error
+                log.exception("job worker: job %s could not be run or recorded", item[0])
+
+    def _run(self, jid: str, fn: JobFn) -> None:
+        if not self._record(jid, state="running", started_at=now()):
+            return
+
+        def progress(done: int, total: int) -> None:
+            try:   # a count lost while the database is down never fails the job
+                self._set(jid, progress_done=int(done), progress_total=int(total))
+            except DB_ERRORS as exc:
+                self._database_down(jid, exc)
+            else:
+                self._database_up()
+
+        try:
+            result = fn(progress)
+            values = {"state": "succeeded", "finished_at": now(),
+                      "result_json": json.dumps(result, default=str, ensure_ascii=False)}
+        except Exception as exc:  # a job's failure is its record, never the worker's end
+            log.warning("job %s failed: %s", jid, exc)
+            error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}"
+            if isinstance(exc, DB_ERRORS):
+                error = f"{DB_JOB_ERROR} ({db_reason(exc)}); submit it again\n{error}"
+            values = {"state": "failed", "finished_at": now(), "error": error}
+        self._record(jid, **values)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import pandas as pd
 
 from tzero.errors import ModelError
+from tzero.fmt import num
 from tzero.market import calendar
 from tzero.models import table
 from tzero.signals.engine import ServedSet, _bound
@@ -61,11 +62,13 @@ def explain_signal(served: ServedSet, panel: pd.DataFrame, code: str, as_of=None
 
 
 def _text(code: str, expl: list[dict]) -> str:
+    """One line of the top drivers per model (contributions with 6 fixed decimals)."""
     if not expl:
         return f"{code}: no served model explains its forecast"
     parts = []
     for e in expl:
-        bits = [f"{d['feature']} {d['contribution']:+.4g}" for d in e.get("drivers", [])[:3]]
+        bits = [f"{d['feature']} {num(d['contribution'], 6, sign=True)}"
+                for d in e.get("drivers", [])[:3]]
         if e.get("stocks"):
             bits.append("leaned on " + ", ".join(s["ts_code"] for s in e["stocks"][:3]))
         if e.get("importance"):

@@ -43,6 +43,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
+from typing import Any, Protocol, cast
 
 import numpy as np
 import pandas as pd
@@ -50,9 +51,11 @@ import pandas as pd
 from tzero.backtest.walkforward import Window, rolling_windows
 from tzero.data.bars import resample_minutes
 from tzero.errors import ModelError
+from tzero.fmt import pct
 from tzero.models.table import ModelSpec, specs
 from tzero.signals import policy
-from tzero.signals.signal import Signal
+from tzero.signals.direction import LABELS, direction, direction_label
+from tzero.signals.signal import Signal, votes_text
 
 log = logging.getLogger(__name__)
 
@@ -113,13 +116,25 @@ def model_configs(fast: bool, seed: int, freq: str) -> dict[str, object]:
     return {key: spec.config(fast=fast, seed=seed, freq=freq) for key, spec in _SPECS.items()}
 
 
+class _PathModel(Protocol):
+    """What :func:`_window_path` uses of an intraday model: every class of the intraday
+    table entries fits like a Forecaster and has ``predict_path`` (the HMM's also takes
+    ``trades`` and ``freq``)."""
+
+    def fit(self, panel: pd.DataFrame, universe: pd.DataFrame | None = None,
+            **kwargs: Any) -> Any: ...
+
+    def predict_path(self, bars: pd.DataFrame, start: Any, end: Any,
+                     **kwargs: Any) -> pd.DataFrame: ...
+
+
 def _window_path(name: str, cfg: object, train: pd.DataFrame, hist: pd.DataFrame, w: Window,
                  end: pd.Timestamp, trades: pd.DataFrame | None, freq: str,
                  in_sample: bool = False) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """Fit model ``name`` (a key of :data:`MODELS`) on the train bars; forecast every bar of
     the test part (and of the train part itself when ``in_sample``: the in-sample path,
     for decay checks). A model that ``uses_trades`` gets the Trades frame too."""
-    model = _SPECS[name].cls(cfg)
+    model = cast(_PathModel, _SPECS[name].cls(cfg))
     kw: dict = {}
     if getattr(model, "uses_trades", False) and trades is not None:
         kw = {"trades": trades, "freq": freq}
@@ -246,14 +261,14 @@ def _votes(row, horizon_bars: int) -> dict[str, dict]:
         er = (1 + am) ** horizon_bars - 1
         votes["arima"] = {"prob_up": pu, "prob_down": 1 - pu, "expected_return": er,
                           "expected_volatility": sd * math.sqrt(horizon_bars),
-                          "direction": "up" if er > 0 else "down" if er < 0 else "flat"}
+                          "direction": direction_label(pu, er)}
         dev = _num(row, "arima_dev")
         if dev is not None:
             votes["arima"]["deviation"] = dev
     lp, lm = _num(row, "lstm_prob_up"), _num(row, "lstm_mean")
     if lp is not None and lm is not None:
         votes["lstm"] = {"prob_up": lp, "prob_down": 1 - lp, "expected_return": lm,
-                         "direction": "up" if lm > 0 else "down" if lm < 0 else "flat"}
+                         "direction": direction_label(lp, lm)}
     state = row.get("hmm_state") if hasattr(row, "get") else None
     if isinstance(state, str):
         votes["hmm"] = {"regime": state, "regime_prob": _num(row, "hmm_prob"),
@@ -269,6 +284,15 @@ def intraday_plan(expected_return: float, deviation: float | None) -> str:
     return "buy-first" if expected_return > 0 else "sell-first"
 
 
+def intraday_stretch(deviation: float | None) -> str | None:
+    """``"the price is 2.5σ above its intraday equilibrium"`` when the ARIMA z-score is at or
+    beyond ±:data:`DEVIATION_Z`, else None (the words of :func:`tzero.signals.policy.plan_reason`)."""
+    if deviation is None or not math.isfinite(deviation) or abs(deviation) < DEVIATION_Z:
+        return None
+    return (f"the price is {abs(deviation):.1f}σ {'above' if deviation > 0 else 'below'} its "
+            "intraday equilibrium")
+
+
 def build_intraday_signal(row: pd.Series | dict, freq: str, horizon_bars: int,
                           versions: dict[str, str] | None = None,
                           blocked: dict[str, str] | None = None) -> Signal:
@@ -280,6 +304,9 @@ def build_intraday_signal(row: pd.Series | dict, freq: str, horizon_bars: int,
     State layer: ``regime``/``regime_prob`` from the HMM state and
     ``t0_intensity`` = ``hmm_intensity`` (``normal`` without an HMM), plan from
     :func:`intraday_plan`, size from :func:`tzero.signals.policy.position_change`.
+    Every vote's ``direction`` and the signal's come from the one rule of
+    :func:`tzero.signals.direction.direction`; ``plan_reason`` says why when the
+    plan's side is not the forecast's (:func:`tzero.signals.policy.plan_reason`).
 
     Args:
         row: one forecast row (needs ``ts_code`` and ``trade_time``).
@@ -317,9 +344,8 @@ def build_intraday_signal(row: pd.Series | dict, freq: str, horizon_bars: int,
     intensity = hmm.get("t0_intensity") or "normal"
     dev = _first(votes, "deviation").get("deviation")
     plan = intraday_plan(er, dev)
-    direction = np.sign(er)
-    agree = (np.mean([np.sign(v["expected_return"]) == direction for v in numeric])
-             if direction else 0.0)
+    side = direction(pu, er)
+    agree = np.mean([v["direction"] == LABELS[side] for v in numeric]) if side else 0.0
     risk = [lab for cond, lab in (
         (str(hmm.get("regime", "")).startswith("illiquid"), "poor_liquidity"),
         (str(hmm.get("regime", "")).endswith("-sell"), "sell_dominated"),
@@ -335,9 +361,12 @@ def build_intraday_signal(row: pd.Series | dict, freq: str, horizon_bars: int,
         confidence=float(min(1.0, abs(pu - pdn)) * agree), model_votes=votes,
         model_versions={m: v for m, v in (versions or {}).items() if m not in blocked},
         explanation="", horizon_unit=f"bar:{freq}", blocked_models=blocked,
+        direction=LABELS[side],
+        plan_reason=policy.plan_reason(plan, side, er, pu, intraday_stretch(dev)),
     )
     if plan_block:
         sig.t0_intensity, sig.t0_plan, sig.suggested_position_change = "pause", "hold", 0.0
+        sig.plan_reason = ""
         sig.risk_labels = [*sig.risk_labels, "t0_plan_blocked"]
         sig.blocked_models = {**blocked, "combined": plan_block}
     sig.explanation = explain_intraday(sig)
@@ -437,17 +466,20 @@ def explain_intraday(s: Signal) -> str:
     """A short explanation built only from the intraday signal's numbers."""
     unit = s.horizon_unit.removeprefix("bar:")
     parts = [f"{s.ts_code} at {s.as_of}: next {s.horizon} {unit} bars expected "
-             f"{s.expected_return:+.2%}" + ("" if math.isnan(s.expected_volatility) else
-                                            f" (±{s.expected_volatility:.2%})")
-             + f", P(up) {s.prob_up:.0%}."]
+             f"{pct(s.expected_return, 2, sign=True)}" + ("" if math.isnan(s.expected_volatility)
+                                                          else f" (±{pct(s.expected_volatility, 2)})")
+             + f", P(up) {pct(s.prob_up, 0)}: {s.direction}."]
     if s.regime:
-        parts.append(f"Micro-structure {s.regime} ({(s.regime_prob or 0):.0%}).")
+        parts.append(f"Micro-structure {s.regime} ({pct(s.regime_prob or 0, 0)}).")
+    parts.append(votes_text(s.model_votes))
     dev = _first(s.model_votes, "deviation").get("deviation")
     if dev is not None:
         parts.append(f"Price {dev:+.1f}σ from its intraday equilibrium.")
     share = abs(s.suggested_position_change)
     parts.append(f"T+0 {s.t0_intensity}, {s.t0_plan}"
-                 + (f", up to {share:.0%} of the position." if share else "."))
+                 + (f", up to {pct(share, 0)} of the position." if share else "."))
+    if s.plan_reason:
+        parts.append(f"Plan: {s.plan_reason}")
     if s.blocked_models:
         parts.append("Blocked by the out-of-sample research: " + ", ".join(sorted(s.blocked_models))
                      + (" (the T+0 rule itself: no T+0 advice)." if "combined" in s.blocked_models
@@ -456,5 +488,5 @@ def explain_intraday(s: Signal) -> str:
 
 
 __all__ = ["DEVIATION_Z", "FORECAST_COLUMNS", "MODELS", "NAME_PREFIX", "build_intraday_signal",
-           "explain_intraday", "intraday_plan", "model_configs", "signal_horizon",
+           "explain_intraday", "intraday_plan", "intraday_stretch", "model_configs", "signal_horizon",
            "walk_forward_forecasts"]

@@ -17,11 +17,18 @@ Intraday (spec 000 §3.2, §5.1), the intraday HMM's micro-structure state sets
 the intensity (:data:`MICROSTRUCTURE_INTENSITY`, :func:`intensity_for`):
 good micro-structure (liquid, buy-dominated) allows more T+0, poor or
 sell-dominated micro-structure shrinks or pauses it.
+
+The plan (which leg first) can go against the forecast: a price stretched
+beyond ``DEVIATION_BAND`` from its ARIMA equilibrium wins over the forecast's
+sign (mean reversion). :func:`plan_reason` then says so in words, so a
+"buy-first" under a down forecast never reads as a contradiction.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from tzero.fmt import pct
 
 VOL_LOW = 0.008
 VOL_HIGH = 0.035
@@ -86,6 +93,55 @@ def t0_plan(expected_return: float, deviation: float | None) -> str:
     if deviation is not None and abs(deviation) >= DEVIATION_BAND:
         return "sell-first" if deviation > 0 else "buy-first"
     return "buy-first" if expected_return > 0 else "sell-first"
+
+
+#: The side of each plan: +1 buys first (正T), −1 sells first (倒T); ``hold`` has none.
+PLAN_SIDE = {"buy-first": 1, "sell-first": -1}
+
+
+def stretch_phrase(deviation: float | None) -> str | None:
+    """``"the price is 3.4% below its ARIMA equilibrium"`` when the daily ARIMA deviation
+    (log(close / equilibrium), decimal) is at or beyond ±:data:`DEVIATION_BAND`, else None."""
+    if deviation is None or not np.isfinite(deviation) or abs(deviation) < DEVIATION_BAND:
+        return None
+    side = "above" if deviation > 0 else "below"
+    return f"the price is {pct(abs(deviation), 1)} {side} its ARIMA equilibrium"
+
+
+def plan_reason(plan: str, direction: int, expected_return: float, prob_up: float,
+                stretch: str | None) -> str:
+    """Why the plan's side is not the forecast's direction, in words; ``""`` when it is.
+
+    Spec 000 §3.1 lets ARIMA's equilibrium guide T+0: a price stretched below it is
+    bought first (a mean-reversion entry), above it sold first, whatever the
+    forecast says. This sentence makes that visible instead of a silent
+    contradiction, e.g. ``"buy-first although the forecast is down (E(r) -1.11%,
+    P(up) 35%): the price is 3.4% below its ARIMA equilibrium, a mean-reversion
+    entry: buy the dip first, sell the rebound."``
+
+    Args:
+        plan: ``buy-first`` | ``sell-first`` (``hold`` and others: no reason).
+        direction: the forecast's side, :func:`tzero.signals.direction.direction` (+1/0/−1).
+        expected_return: the forecast's expected return, decimal.
+        prob_up: the forecast's P(up), decimal.
+        stretch: the stretch from equilibrium in words (:func:`stretch_phrase`, or
+            the intraday z-score phrase), None when the price is not stretched.
+
+    Returns:
+        One sentence (no trailing text when the plan follows the direction: ``""``).
+    """
+    side = PLAN_SIDE.get(plan)
+    if side is None or side == direction:
+        return ""
+    nums = f"(E(r) {pct(expected_return, 2, sign=True)}, P(up) {pct(prob_up, 0)})"
+    head = (f"{plan} on a neutral forecast {nums}" if direction == 0 else
+            f"{plan} although the forecast is {'up' if direction > 0 else 'down'} {nums}")
+    if stretch:
+        how = ("a mean-reversion entry: buy the dip first, sell the rebound" if side > 0 else
+               "a mean-reversion exit: sell the stretch first, buy back lower")
+        return f"{head}: {stretch}, {how}."
+    return (f"{head}: no direction clears the dead band and the price is not stretched, so the "
+            f"side falls back to the sign of E(r).")
 
 
 def position_change(intensity: str, plan: str) -> float:

@@ -7,11 +7,15 @@ of the models that voted (LSTM timing, ARIMA anchor, HMM regime filter):
   probabilities that the ``horizon``-session return is > 0 / < 0; what is left
   is "flat"), ``expected_return`` (equal-weight mean of the models' cumulative
   return forecasts, decimal), ``expected_volatility`` (mean of the models'
-  forecast std of that cumulative return, decimal), ``return_band`` (±1 std);
+  forecast std of that cumulative return, decimal), ``return_band`` (±1 std),
+  ``direction`` (:func:`tzero.signals.direction.direction` of ``prob_up`` and
+  ``expected_return``: the one rule every vote and surface uses);
 - state: ``regime`` and ``regime_prob`` from the HMM, ``t0_intensity`` from
   :func:`tzero.signals.policy.t0_intensity`, ``t0_plan``, ``risk_labels``,
   ``suggested_position_change``;
-- explanation: a short text built from those numbers.
+- explanation: a short text built from those numbers; when the plan's side is
+  not the forecast's direction (a mean-reversion entry against a down forecast),
+  ``plan_reason`` says why in words (:func:`tzero.signals.policy.plan_reason`).
 
 ``model_votes`` keeps every model's own numbers and ``model_versions`` the
 version of each model that produced them, so every number traces back.
@@ -25,8 +29,10 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
+from tzero.fmt import pct
 from tzero.models.base import QUANTILE_COLUMNS
 from tzero.signals import policy
+from tzero.signals.direction import LABELS, direction, direction_label
 
 
 @dataclass
@@ -36,6 +42,12 @@ class Signal:
     ``horizon_unit`` is ``"session"`` for daily signals (the default) and
     ``"bar:<freq>"`` (e.g. ``"bar:5m"``) for intraday ones, whose ``horizon``
     counts bars of that frequency (:mod:`tzero.signals.intraday`).
+
+    ``direction`` is ``"up"``, ``"neutral"`` or ``"down"`` by the one rule of
+    :func:`tzero.signals.direction.direction` on ``prob_up`` and
+    ``expected_return``; every vote in ``model_votes`` carries its own by the
+    same rule. ``plan_reason`` is empty unless ``t0_plan``'s side differs from
+    ``direction``; then it says why (:func:`tzero.signals.policy.plan_reason`).
     """
 
     ts_code: str
@@ -62,6 +74,8 @@ class Signal:
     blocked_models: dict[str, str] = field(default_factory=dict)
     quantiles: dict[str, float] = field(default_factory=dict)
     ranking: dict = field(default_factory=dict)
+    direction: str = "neutral"
+    plan_reason: str = ""
 
     def to_dict(self) -> dict:
         """JSON-ready dict (floats rounded to 6 places, NaN → None)."""
@@ -85,7 +99,7 @@ def _vote(name: str, fc: pd.DataFrame, horizon: int) -> dict:
     cum_std = float(np.sqrt((fc.loc[fc["step"] <= horizon, "std"] ** 2).sum()))
     v = {"prob_up": float(row["prob_up"]), "prob_down": float(row["prob_down"]),
          "expected_return": float(row["cum_mean"]), "expected_volatility": cum_std,
-         "direction": "up" if row["cum_mean"] > 0 else "down" if row["cum_mean"] < 0 else "flat"}
+         "direction": direction_label(row["prob_up"], row["cum_mean"])}
     if row.get("regime") is not None and isinstance(row.get("regime"), str):
         v["regime"] = row["regime"]
         v["regime_prob"] = float(row["regime_prob"])
@@ -166,8 +180,9 @@ def build_signal(ts_code: str, as_of: pd.Timestamp, forecasts: dict[str, pd.Data
         if have:
             quantiles[q] = float(np.average([a for a, _ in have], weights=[b for _, b in have]))
     plan = policy.t0_plan(er, deviation)
-    direction = 1 if er > 0 else -1 if er < 0 else 0
-    agree = np.mean([np.sign(v["expected_return"]) == direction for v in votes.values()]) if direction else 0.0
+    side = direction(pu, er)
+    # confidence: the probability edge times the share of votes on the signal's side (0 if neutral)
+    agree = np.mean([v["direction"] == LABELS[side] for v in votes.values()]) if side else 0.0
     confidence = float(min(1.0, abs(pu - pdn)) * agree)
     risk = policy.risk_labels(regime, rprob, daily_vol, deviation)
     change = policy.position_change(intensity, plan)
@@ -180,7 +195,8 @@ def build_signal(ts_code: str, as_of: pd.Timestamp, forecasts: dict[str, pd.Data
         t0_intensity=intensity, t0_plan=plan, suggested_position_change=change, risk_labels=risk,
         confidence=confidence, model_votes=votes, model_versions=dict(versions),
         explanation="", indicators=indicators or {}, blocked_models=blocked, quantiles=quantiles,
-        ranking=dict(ranking or {}),
+        ranking=dict(ranking or {}), direction=LABELS[side],
+        plan_reason=policy.plan_reason(plan, side, er, pu, policy.stretch_phrase(deviation)),
     )
     sig.explanation = explain(sig)
     return sig
@@ -203,20 +219,35 @@ def _all_blocked(ts_code: str, as_of, horizon: int, blocked: dict[str, str],
     return sig
 
 
+def votes_text(votes: dict[str, dict]) -> str:
+    """``"Votes up: lstm; neutral: arima; down: none."``: the models on each side (table order).
+
+    Args:
+        votes: model name → vote; votes without a ``direction`` (a state-only
+            vote such as the intraday HMM) are left out.
+    """
+    side = {lab: [m for m, v in votes.items() if v.get("direction") == lab]
+            for lab in ("up", "neutral", "down")}
+    return (f"Votes up: {', '.join(side['up']) or 'none'}; neutral: "
+            f"{', '.join(side['neutral']) or 'none'}; down: {', '.join(side['down']) or 'none'}.")
+
+
 def explain(s: Signal) -> str:
-    """A short explanation built only from the signal's numbers."""
+    """A short explanation built only from the signal's numbers (and the plan's reason)."""
     parts = [f"{s.ts_code} as of {s.as_of}: {s.horizon}-session expected return "
-             f"{s.expected_return:+.2%} (±{s.expected_volatility:.2%}), P(up) {s.prob_up:.0%}."]
+             f"{pct(s.expected_return, 2, sign=True)} (±{pct(s.expected_volatility, 2)}), "
+             f"P(up) {pct(s.prob_up, 0)}: {s.direction}."]
     if s.regime:
-        parts.append(f"HMM regime {s.regime} ({(s.regime_prob or 0):.0%}).")
-    ups = [m for m, v in s.model_votes.items() if v["direction"] == "up"]
-    downs = [m for m, v in s.model_votes.items() if v["direction"] == "down"]
-    parts.append(f"Votes up: {', '.join(ups) or 'none'}; down: {', '.join(downs) or 'none'}.")
+        parts.append(f"HMM regime {s.regime} ({pct(s.regime_prob or 0, 0)}).")
+    parts.append(votes_text(s.model_votes))
     dev = _first(s.model_votes, "deviation").get("deviation")
     if dev is not None:
-        parts.append(f"Price {dev:+.1%} from its 20-session equilibrium.")
+        parts.append(f"Price {pct(dev, 1, sign=True)} from its ARIMA equilibrium.")
+    share = abs(s.suggested_position_change)
     parts.append(f"T+0 {s.t0_intensity}, {s.t0_plan}" +
-                 (f", trade up to {abs(s.suggested_position_change):.0%} of the position." if s.suggested_position_change else "."))
+                 (f", trade up to {pct(share, 0)} of the position." if share else "."))
+    if s.plan_reason:
+        parts.append(f"Plan: {s.plan_reason}")
     if s.blocked_models:
         parts.append("Blocked by the out-of-sample research, not voting: " +
                      ", ".join(sorted(s.blocked_models)) + ".")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypedDict
 
 import numpy as np
 from sklearn.model_selection import TimeSeriesSplit
@@ -30,13 +31,22 @@ def expand_grid(grid: dict) -> list[dict]:
     return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*values)]
 
 
+class CvRow(TypedDict):
+    """One grid combination's parameters, fold-averaged metrics and CV score."""
+
+    params: dict
+    avg_f1: float
+    avg_mse: float
+    score: float
+
+
 @dataclass
 class CvResult:
     """Best parameters and every combination's fold metrics and score."""
 
     best_params: dict
     best_score: float
-    table: list[dict]
+    table: list[CvRow]
 
 
 FoldFn = Callable[[dict, np.ndarray, np.ndarray], dict]
@@ -62,7 +72,7 @@ def grid_search(n_samples: int, grid: dict, n_splits: int, gap: int, fold_fn: Fo
         raise ValueError(f"{n_samples} samples are too few for {n_splits}-fold time-series CV")
     splitter = TimeSeriesSplit(n_splits=n_splits, gap=gap)
     folds = list(splitter.split(np.arange(n_samples)))
-    table = []
+    table: list[CvRow] = []
     for params in expand_grid(grid):
         res = [fold_fn(params, tr, te) for tr, te in folds]
         f1 = float(np.nanmean([r["f1"] for r in res]))

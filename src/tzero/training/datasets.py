@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypedDict, Unpack
 
 import numpy as np
 import torch
@@ -108,8 +109,25 @@ def series_labels(close: np.ndarray, horizon: int = 5) -> dict[str, np.ndarray]:
 def _known(label: np.ndarray) -> np.ndarray:
     v = label.reshape(len(label), -1)
     if np.issubdtype(label.dtype, np.floating):
-        return np.isfinite(v).all(axis=1)
-    return (v >= 0).all(axis=1)
+        return np.asarray(np.isfinite(v).all(axis=1))
+    return np.asarray((v >= 0).all(axis=1))
+
+
+class _ViewChanges(TypedDict, total=False):
+    """Constructor arguments of :class:`SeriesArrays` that :meth:`SeriesArrays._view` may replace."""
+
+    rows: np.ndarray
+    offsets: np.ndarray
+    labels: dict[str, np.ndarray]
+    ts_codes: list[str]
+    symbol_ids: np.ndarray
+    dates: np.ndarray
+    row_date: np.ndarray
+    window: int
+    relative: tuple[tuple[int, int], ...]
+    end_row: np.ndarray
+    sample_series: np.ndarray
+    scaler: ScalerParams | None
 
 
 class SeriesArrays:
@@ -169,7 +187,10 @@ class SeriesArrays:
         """
         if window < 1:
             raise ValueError(f"window must be >= 1, got {window}")
-        feats, dates, codes, labels = [], [], [], {}
+        feats: list[np.ndarray] = []
+        dates: list[np.ndarray] = []
+        codes: list[str] = []
+        labels: dict[str, list[np.ndarray]] = {}
         for s in series:
             x = np.asarray(s.features, dtype=np.float32)
             d = np.asarray(s.dates, dtype="datetime64[ns]")
@@ -211,8 +232,8 @@ class SeriesArrays:
         return cls(rows, offsets, lab, codes, ids, uniq, row_date, window, rel, end_row,
                    sample_series)
 
-    def _view(self, **changes) -> SeriesArrays:
-        kw = dict(rows=self.rows, offsets=self.offsets, labels=dict(self.labels),
+    def _view(self, **changes: Unpack[_ViewChanges]) -> SeriesArrays:
+        kw: _ViewChanges = dict(rows=self.rows, offsets=self.offsets, labels=dict(self.labels),
                   ts_codes=self.ts_codes, symbol_ids=self.symbol_ids, dates=self.dates,
                   row_date=self.row_date, window=self.window, relative=self.relative,
                   end_row=self.end_row, sample_series=self.sample_series, scaler=self.scaler)

@@ -162,6 +162,7 @@ class TransformerNet(nn.Module):
                                      for n in static_levels])
         # no bias: an unseen stock with unknown statics adds exactly nothing
         self.cond_proj = nn.Linear(embed_dim, d_model, bias=False)
+        self.stock_attn: nn.MultiheadAttention | None
         if inter_stock:
             self.stock_attn = nn.MultiheadAttention(d_model, nhead, dropout=0.0, batch_first=True)
             self.stock_norm = nn.LayerNorm(d_model)

@@ -15,14 +15,16 @@ router = APIRouter(prefix="/api", tags=["kline"])
 
 
 @router.get("/kline", response_model=list[dict])
-def kline(ts_code: str = Query(..., min_length=1, max_length=32, description="600519.SH, sh600519 or 600519"),
+def kline(code: str = Depends(deps.ts_code),
           freq: Literal["1d", "1m", "5m", "15m", "30m", "60m"] = "1d",
           adjust: Literal["none", "qfq", "hfq"] = "none",
-          start: str | None = Query(None, description="YYYY-MM-DD, inclusive"),
-          end: str | None = Query(None, description="YYYY-MM-DD, inclusive"),
+          start: str | None = Query(None, max_length=deps.DATE_CHARS, description="YYYY-MM-DD, inclusive"),
+          end: str | None = Query(None, max_length=deps.DATE_CHARS, description="YYYY-MM-DD, inclusive"),
           st: ServiceState = Depends(get_state)) -> list[dict]:
-    """Rows with the kline columns (volume in shares, amount in CNY, trade_time ISO 8601)."""
-    code = deps.symbol(ts_code, "ts_code")
+    """Rows with the kline columns (volume in shares, amount in CNY, trade_time ISO 8601).
+
+    The stock is ``ts_code`` (aliases ``symbol``, ``code``).
+    """
     s, e = deps.date(start, "start"), deps.date(end, "end")
     df = read_bars(st.store, [code], freq, adjust, start=s, end=e)
     df = df[KLINE_COLUMNS].copy()

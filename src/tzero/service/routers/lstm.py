@@ -16,7 +16,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials
 
 from tzero.errors import ModelError, StoreError
-from tzero.models.lstm import LstmForecaster
+from tzero.models import table
 from tzero.registry import flow, lifecycle, monitoring, versions
 from tzero.registry import triggers as trg
 from tzero.service import deps, plots
@@ -35,23 +35,21 @@ from tzero.service.schemas import (
     UpdateAccuracyRequest,
     VersionsOut,
 )
+from tzero.signals.direction import LABELS, direction
 from tzero.signals.engine import DEFAULT_HOLDINGS, load_panel
-
-LSTM = LstmForecaster.name   # the spec-004 lifecycle manages the per-stock LSTM
 
 router = APIRouter(prefix="/api/lstm", tags=["lstm"])
 log = logging.getLogger("tzero.service")
 
-SymbolQ = Query(..., min_length=1, max_length=32, description="600519.SH, sh600519 or 600519")
-OptSymbolQ = Query(None, min_length=1, max_length=32, description="filter by symbol")
+AsOfQ = Query(None, max_length=deps.DATE_CHARS, description="default: the newest session; not after it")
 
 
 def _today(st: ServiceState, as_of: str | None, field: str) -> pd.Timestamp:
-    """``as_of`` parsed, else the newest session in the store (the service's "today")."""
-    d = deps.date(as_of, field)
+    """``as_of`` parsed (not after the newest session), else the newest session (the service's "today")."""
+    d = deps.as_of(st, as_of, field)
     if d is not None:
         return d
-    last = deps.last_session(st.store)
+    last = st.cache.last_session()
     if last is None:
         raise StoreError("the market store holds no daily bars; run `tzero ingest tdx DIR` first")
     return last
@@ -83,7 +81,7 @@ def _train_job(st: ServiceState, panel: pd.DataFrame, codes: list[str], training
              dependencies=[Depends(require_token)])
 def train(body: TrainRequest, st: ServiceState = Depends(get_state)) -> dict:
     """Queue LSTM training of the symbols through the deploy gate (spec 004 §3.2–§3.4)."""
-    codes = deps.symbols(body.codes_given(), "symbol")
+    codes = deps.body_symbols(body.ts_code, body.symbols)
     start, end = deps.date(body.start, "start"), deps.date(body.end, "end")
     if start is not None and end is not None and start > end:
         raise ValueError(f"start {start.date()} is after end {end.date()}")
@@ -119,8 +117,7 @@ def _triggers_job(st: ServiceState, codes: list[str], day: pd.Timestamp, mode: s
 def check_triggers(body: CheckTriggersRequest, response: Response,
                    st: ServiceState = Depends(get_state)) -> dict:
     """Training triggers of spec 004 §3.6; with ``run`` the triggered training is queued (202)."""
-    given = body.codes_given()
-    codes = deps.symbols(given, "symbol") if given else list(DEFAULT_HOLDINGS)
+    codes = deps.body_symbols(body.ts_code, body.symbols) or list(DEFAULT_HOLDINGS)
     day = _today(st, body.as_of, "as_of")
     with st.Session() as s:
         rows = trg.check_triggers(s, codes, day)
@@ -135,22 +132,22 @@ def check_triggers(body: CheckTriggersRequest, response: Response,
 
 # -------------------------------------------------------------- prediction
 @router.get("/predict", response_model=PredictionOut)
-async def predict(symbol: str = SymbolQ, use_fallback: bool = True, trigger_train_async: bool = False,
-            as_of: str | None = Query(None, description="default: the newest session"),
-            st: ServiceState = Depends(get_state),
+async def predict(code: str = Depends(deps.ts_code), use_fallback: bool = True,
+                  trigger_train_async: bool = False, as_of: str | None = AsOfQ,
+                  st: ServiceState = Depends(get_state),
             cred: HTTPAuthorizationCredentials | None = Depends(deps._bearer)) -> Response:
     """Serve and log a 5-session forecast (spec 004 §3.7): LSTM → ARIMA → technical rules.
 
     ``trigger_train_async=1`` also queues a check-triggers-and-train job (needs the token).
+    The stock is ``ts_code`` (aliases ``symbol``, ``code``).
     """
-    code = deps.symbol(symbol)
-    d = deps.date(as_of, "as_of")
+    d = deps.as_of(st, as_of)
     if trigger_train_async:
         require_token(st, cred)
     keys = st.cache.keys()                       # before anything they guard is loaded
     blocked = st.cache.blocked(st.Session)
     req = (code, str(d), use_fallback, tuple(sorted(blocked.items())))
-    out = st.cache.peek_prediction(req, keys)
+    out: PredictionOut | None = st.cache.peek_prediction(req, keys)
     if out is None:                              # a miss reads, predicts and logs: off the loop
         out = await run_in_threadpool(_predict_out, st, code, d, use_fallback, blocked, req, keys)
     if trigger_train_async:
@@ -170,58 +167,85 @@ def _predict_out(st: ServiceState, code: str, d, use_fallback: bool, blocked: di
         with st.Session.begin() as s:
             p = flow.predict_with_fallback(s, panel, code, day, use_fallback,
                                            blocked=blocked).as_dict()
-        return PredictionOut.model_validate({**p, "prob_down": 1.0 - p["prob_up"]})
+        return PredictionOut.model_validate(_as_served(p))
     return st.cache.prediction(req, serve, keys)
+
+
+def _as_served(p: dict) -> dict:
+    """A logged prediction as the API serves it: ``direction`` (+1/0/−1) and
+    ``direction_label`` by the one rule of :func:`tzero.signals.direction.direction`
+    on ``prob_up`` and ``magnitude`` (the same rule as every vote of ``/api/signals``),
+    ``prob_down = 1 − prob_up``. The log keeps spec 004's 0/1 direction
+    (``prob_up > 0.5``) that the accuracy back-fill scores."""
+    side = direction(p["prob_up"], p["magnitude"])
+    return {**p, "prob_down": 1.0 - p["prob_up"], "direction": side, "direction_label": LABELS[side]}
 
 
 # -------------------------------------------------------------------- plots
 @router.get("/plot-data", response_model=PlotData)
-def plot_data(symbol: str = SymbolQ, years: int = Query(1, ge=1, le=3, description="1, 2 or 3"),
+def plot_data(code: str = Depends(deps.ts_code), years: int = Query(1, ge=1, le=3, description="1, 2 or 3"),
               st: ServiceState = Depends(get_state)) -> dict:
-    """Predicted vs actual series of the current version, aligned per spec 004 §6.2."""
-    return plots.plot_data(st.Session, st.store, deps.symbol(symbol), years)
+    """Predicted vs actual series, aligned per spec 004 §6.2, of the stock's first serving model.
+
+    The model is the first daily, voting model of the table with a current
+    version for the stock (or for a universe trained on it); the answer names
+    it (``model``, ``version_id``). 404 when no model has one.
+    """
+    return plots.plot_data(st.Session, st.store, code, years, st.settings.universe)
 
 
 @router.get("/plot", response_class=Response,
             responses={200: {"content": {"image/png": {}}}, 404: {"description": "no current version"}})
-def plot(symbol: str = SymbolQ, generate: bool = True, st: ServiceState = Depends(get_state)) -> Response:
-    """PNG of predicted vs actual price over the last year (current version).
+def plot(code: str = Depends(deps.ts_code), generate: bool = True,
+         st: ServiceState = Depends(get_state)) -> Response:
+    """PNG of predicted vs actual price over the last year (the model of ``/plot-data``).
 
     ``generate=1`` (default) draws it now and keeps it under
     ``TZERO_HOME/reports/plots``; ``generate=0`` serves the kept one.
     """
-    code = deps.symbol(symbol)
-    with st.Session() as s:
-        row = versions.current(s, LSTM, code)
-    if row is None:
-        raise HTTPException(404, f"{code}: no current LSTM version; train it first (POST /api/lstm/train)")
-    path = st.settings.reports_dir / "plots" / f"{row.version_id}.png"
+    folder = st.settings.reports_dir / "plots"
     if generate:
-        png = plots.plot_png(plots.plot_data(st.Session, st.store, code, 1))
+        data = plots.plot_data(st.Session, st.store, code, 1, st.settings.universe)
+        path = folder / f"{data['version_id']}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(png)
-    elif not path.is_file():
-        raise HTTPException(404, f"{code}: no plot of {row.version_id} kept; ask with generate=1")
-    return Response(path.read_bytes(), media_type="image/png")
+        path.write_bytes(plots.plot_png(data))
+        return Response(path.read_bytes(), media_type="image/png")
+    found = plots.fit_curve_models(st.Session, code, st.settings.universe)
+    if not found:
+        raise plots.no_version(code)
+    for f in found:
+        path = folder / f"{f.version_id}.png"
+        if path.is_file():
+            return Response(path.read_bytes(), media_type="image/png")
+    raise HTTPException(404, f"{code}: no plot of {found[0].version_id} kept; ask with generate=1")
 
 
 # --------------------------------------------------------- runs & versions
 @router.get("/training-runs", response_model=list[dict])
-def training_runs(symbol: str | None = OptSymbolQ, limit: int = Query(50, ge=1, le=1000),
+def training_runs(sym: str | None = Depends(deps.opt_ts_code), limit: int = Query(50, ge=1, le=1000),
                   st: ServiceState = Depends(get_state)) -> list[dict]:
-    """Training runs, newest first (``lstm_training_run``)."""
-    sym = deps.symbol(symbol) if symbol else None
+    """Training runs, newest first (``lstm_training_run``); ``ts_code`` filters one stock."""
     with st.Session() as s:
         return lifecycle.training_runs(s, sym, limit)
 
 
 @router.get("/versions", response_model=VersionsOut)
-def list_versions(symbol: str | None = OptSymbolQ, st: ServiceState = Depends(get_state)) -> dict:
-    """Versions newest first (status, kept for rollback, holdout) and the current one per symbol."""
-    sym = deps.symbol(symbol) if symbol else None
+def list_versions(sym: str | None = Depends(deps.opt_ts_code),
+                  model: str | None = Query(None, min_length=1, max_length=64,
+                                            description="one model of the table (`tzero models`); "
+                                                        "default: every model"),
+                  st: ServiceState = Depends(get_state)) -> dict:
+    """Versions of every model (or of ``model``) newest first: status, kept for rollback,
+    holdout; and the current version per model and key (ts_code, or universe name)."""
+    if model is not None and model not in table.names():
+        raise ValueError(f"model: unknown model {model!r}: expected one of {table.names()}")
     with st.Session() as s:
-        rows = versions.list_versions(s, LSTM, sym)
-    return {"versions": rows, "current": {r["symbol"]: r["version_id"] for r in rows if r["current"]}}
+        rows = versions.list_versions(s, model, sym)
+    current: dict[str, dict[str, str]] = {}
+    for r in rows:
+        if r["current"]:
+            current.setdefault(r["model"], {})[r["symbol"]] = r["version_id"]
+    return {"versions": rows, "current": current}
 
 
 @router.post("/rollback", response_model=RollbackOut, dependencies=[Depends(require_token)])
@@ -243,7 +267,7 @@ def rollback(body: RollbackRequest, st: ServiceState = Depends(get_state)) -> di
 @router.post("/update-accuracy", response_model=UpdateAccuracyOut, dependencies=[Depends(require_token)])
 def update_accuracy(body: UpdateAccuracyRequest, st: ServiceState = Depends(get_state)) -> dict:
     """Back-fill accuracy of logged predictions whose t+5 close is known (spec 004 §3.9)."""
-    code = deps.symbol(body.symbol)
+    code = deps.symbol(body.ts_code)
     day = _today(st, body.as_of_date, "as_of_date")
     panel = st.cache.panel([code], end=day)
     with st.Session.begin() as s:
@@ -252,23 +276,21 @@ def update_accuracy(body: UpdateAccuracyRequest, st: ServiceState = Depends(get_
 
 
 @router.get("/monitoring", response_model=dict)
-def monitoring_status(symbol: str | None = OptSymbolQ, as_of: str | None = None,
+def monitoring_status(sym: str | None = Depends(deps.opt_ts_code), as_of: str | None = AsOfQ,
                       st: ServiceState = Depends(get_state)) -> dict:
     """Monitoring status (spec 004 §3.10) as of a session (default: the newest in the store)."""
-    sym = deps.symbol(symbol) if symbol else None
     day = _today(st, as_of, "as_of")
     with st.Session() as s:
         return monitoring.monitoring_status(s, sym, day)
 
 
 @router.get("/performance-decay", response_model=dict)
-def performance_decay(symbol: str | None = OptSymbolQ,
+def performance_decay(sym: str | None = Depends(deps.opt_ts_code),
                       threshold: float = Query(monitoring.DECAY_THRESHOLD, gt=0, le=1000),
                       n_recent: int = Query(monitoring.DECAY_N_RECENT, ge=1, le=10000),
                       log_result: bool = Query(False, alias="log", description="write the result to the server log"),
                       st: ServiceState = Depends(get_state)) -> dict:
     """Performance-decay check (spec 004 §3.11): recent mean error > threshold × historical."""
-    sym = deps.symbol(symbol) if symbol else None
     with st.Session() as s:
         res = monitoring.detect_performance_decay(s, sym, n_recent, threshold)
     if log_result:

@@ -38,14 +38,14 @@ async def compare(run: str | None = Query(None, max_length=64,
 
 
 @router.get("/compare/stock", response_model=StockAB)
-async def compare_stock(ts_code: str = Query(..., max_length=16, description="a sample stock"),
+async def compare_stock(code: str = Depends(deps.ts_code),
                         run: str | None = Query(None, max_length=64),
                         models: str | None = Query(None, max_length=400,
                                                    description="comma-separated; default: all"),
                         st: ServiceState = Depends(get_state)) -> dict:
     """Per-stock A/B of one run (e.g. lstm_shared vs lstm_refinement vs lstm, FULL_LSTM):
-    direction accuracy, MSE and a long/flat curve of each row's forecast on one sample stock."""
-    code = deps.symbols(ts_code, "ts_code")[0]
+    direction accuracy, MSE and a long/flat curve of each row's forecast on one sample stock
+    (``ts_code``; aliases ``symbol``, ``code``)."""
     names = [m.strip() for m in models.split(",") if m.strip()] if models else None
 
     def body() -> dict:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Response
+import pandas as pd
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
 from fastapi.concurrency import run_in_threadpool
 
 from tzero.errors import ModelError, StoreError
@@ -22,18 +23,24 @@ router = APIRouter(prefix="/api", tags=["signals"])
 
 @router.get("/signals", response_model=list[dict])
 async def signals(symbols: str | None = Query(None, max_length=2000,
-                                        description="comma-separated, e.g. 600519.SH,000001.SZ; "
-                                                    "default: the ten default holdings"),
-            as_of: str | None = Query(None, description="default: the newest session"),
-            st: ServiceState = Depends(get_state)) -> Response:
+                                              description="comma-separated, e.g. 600519.SH,000001.SZ; "
+                                                          "default: the ten default holdings"),
+                  given: tuple[str, str] | None = Depends(deps.ts_code_given),
+                  as_of: str | None = Query(None, max_length=deps.DATE_CHARS,
+                                            description="default: the newest session; not after it"),
+                  st: ServiceState = Depends(get_state)) -> Response:
     """One :class:`~tzero.signals.signal.Signal` per symbol, 5 sessions ahead.
 
-    Models the latest research run blocked (``tzero research report``) do not
-    vote; each signal lists them under ``blocked_models``. Symbols no current
-    version serves are left out; 404 when that is every symbol.
+    The stocks are ``symbols`` and/or ``ts_code`` (aliases ``symbol``,
+    ``code``; comma-separated too). Models the latest research run blocked
+    (``tzero research report``) do not vote; each signal lists them under
+    ``blocked_models``. Symbols no current version serves are left out; 404
+    when that is every symbol.
     """
-    codes = deps.symbols(symbols, "symbols") if symbols else list(DEFAULT_HOLDINGS)
-    d = deps.date(as_of, "as_of")
+    codes = deps.symbols(symbols, "symbols") if symbols else []
+    codes += deps.symbols(given[1], given[0]) if given else []
+    codes = list(dict.fromkeys(codes)) or list(DEFAULT_HOLDINGS)
+    d = deps.as_of(st, as_of)
     keys = st.cache.keys()                       # before anything they guard is loaded
     blocked = st.cache.blocked(st.Session)
     req = (d, tuple(sorted(blocked.items())))
@@ -67,37 +74,44 @@ def _signals_body(st: ServiceState, codes: list[str], d, blocked: dict, req: tup
 
 
 @router.get("/signals/intraday", response_model=dict)
-def intraday_signal(symbol: str = Query(..., max_length=32, description="e.g. 688001.SH"),
+def intraday_signal(code: str = Depends(deps.ts_code),
                     freq: str = Query("5m", pattern="^(5m|15m|30m)$"),
                     train_days: int = Query(40, ge=5, le=250),
-                    as_of: str | None = Query(None, description="bar time or date; default the last bar"),
+                    as_of: str | None = Query(None, max_length=deps.DATE_CHARS,
+                                              description="bar time (YYYY-MM-DD HH:MM) or date (its last "
+                                                          "bar); default the last bar; not after it"),
                     st: ServiceState = Depends(get_state)) -> dict:
     """The intraday T+0 :class:`~tzero.signals.signal.Signal` (horizon in bars, ``horizon_unit``).
 
     Fits the intraday HMM, LSTM and ARIMA on the ``train_days`` sessions before
     ``as_of``'s day and forecasts at ``as_of``; cached per store version and
-    inputs. Models the latest research run blocked do not vote.
+    inputs. Models the latest research run blocked do not vote. The stock is
+    ``ts_code`` (aliases ``symbol``, ``code``); an ``as_of`` after its last
+    stored 1-minute bar is refused (400).
     """
     from tzero.data.bars import read_bars
     from tzero.errors import StoreError
     from tzero.research.t0 import intraday_blocked
     from tzero.signals.intraday import latest_intraday_signal
 
-    code = deps.symbol(symbol)
+    t = deps.bar_time(as_of)
     blocked = intraday_blocked(st.cache.blocked(st.Session))
 
     def compute() -> list[dict]:
         bars = read_bars(st.store, [code], "1m", "none")
         if bars.empty:
             raise StoreError(f"no 1-minute bars for {code}: ingest a TDX folder with minline/")
-        return [latest_intraday_signal(bars, freq=freq, train_days=train_days, as_of=as_of,
+        deps.after_last_bar(t, pd.Timestamp(bars["trade_time"].max()), code)
+        return [latest_intraday_signal(bars, freq=freq, train_days=train_days, as_of=t,
                                        blocked=blocked, seed=st.settings.seed).to_dict()]
-    key = ("intraday", freq, train_days, as_of, tuple(sorted(blocked.items())))
+    key = ("intraday", freq, train_days, str(t), tuple(sorted(blocked.items())))
     return st.cache.signals_for([code], key, compute)[0]
 
 
 @router.get("/signals/{ts_code}/explain", response_model=dict)
-async def explain(ts_code: str, as_of: str | None = Query(None, description="default: the newest session"),
+async def explain(ts_code: str = Path(..., min_length=1, max_length=32, description=deps.TS_CODE_HELP),
+                  as_of: str | None = Query(None, max_length=deps.DATE_CHARS,
+                                            description="default: the newest session; not after it"),
                   st: ServiceState = Depends(get_state)) -> dict:
     """The drivers of the forecasts that serve ``ts_code``'s Signal (spec 000 §5.2).
 
@@ -108,8 +122,8 @@ async def explain(ts_code: str, as_of: str | None = Query(None, description="def
     version is recorded as a ``model_inference_run`` with the explanation.
     404 when no current version serves the stock.
     """
-    code = deps.symbols(ts_code, "ts_code")[0]
-    d = deps.date(as_of, "as_of")
+    code = deps.symbol(ts_code, "ts_code")
+    d = deps.as_of(st, as_of)
     return await run_in_threadpool(_explain, st, code, d)
 
 

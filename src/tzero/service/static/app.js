@@ -34,6 +34,16 @@ function setMsg(el, text, kind = "") {
   el.className = el.className.replace(/\b(error|ok|busy)\b/g, "").trim() + (kind ? " " + kind : "");
 }
 function symbolOf(id) { return ($(id).value || "").trim().toUpperCase(); }
+/** Words of the server's direction (the one rule of tzero.signals.direction). */
+const DIR_TEXT = { up: "涨 ▲ up", neutral: "中性 · neutral", down: "跌 ▼ down" };
+/** The direction the server sent ("up" | "neutral" | "down"): `direction_label`, or a
+ * Signal's / vote's `direction` (label, or +1/0/-1); never re-derived from a return's sign. */
+function dirLabel(x) {
+  if (x && typeof x.direction_label === "string") return x.direction_label;
+  const d = x ? x.direction : undefined;
+  if (d === "up" || d === "neutral" || d === "down") return d;
+  return d === 1 ? "up" : d === -1 ? "down" : "neutral";
+}
 
 class ApiError extends Error {
   constructor(status, message, body) { super(message); this.status = status; this.body = body; }
@@ -141,34 +151,38 @@ function chart(key, elId) {
   }
   return c;
 }
-function baseOption(title, yName) {
+/** A chart option whose axes are named with their units (`xName`, `yName`). */
+function baseOption(title, yName, xName = "日期 date") {
   return {
     animation: false,
     title: { text: title, left: 8, top: 4, textStyle: { fontSize: 13, fontWeight: 600 } },
     tooltip: { trigger: "axis" },
     legend: { top: 4, right: 10 },
-    grid: { left: 60, right: 24, top: 40, bottom: 56 },
+    grid: { left: 70, right: 24, top: 40, bottom: 56 },
     dataZoom: [{ type: "inside" }, { type: "slider", height: 18, bottom: 8 }],
-    xAxis: { type: "category", boundaryGap: false, data: [] },
-    yAxis: { type: "value", name: yName, scale: true },
+    xAxis: { type: "category", boundaryGap: false, data: [], name: xName, nameLocation: "middle", nameGap: 24 },
+    yAxis: { type: "value", name: yName, scale: true, nameLocation: "middle", nameGap: 52 },
   };
 }
 
 function drawPlot(d) {
+  const h = isNum(d.horizon) ? d.horizon : 5;
+  const who = d.model || "model";   // the model drawn (its version is in #plot-msg)
   // Windows whose t+5 close is not known yet (plot-data `pending`): predicted only.
   const pend = d.pending && Array.isArray(d.pending.dates) ? d.pending : { dates: [], dates_price: [], return_pred: [], predicted_price: [] };
   const nDone = d.dates.length, nPend = pend.dates.length;
   const pad = (arr, n) => arr.concat(new Array(n).fill(null));
   // Direction: actual (blue) on the 0/1 rows, predicted (red) just inside them, and
   // the rolling 20-session hit rate (grey, right axis) so agreement is readable.
-  const dirOpt = baseOption("方向 Direction (1 涨 up / 0 跌 down) · x = 预测日 t", "");
+  const dirOpt = baseOption(`方向 Direction (1 涨 up / 0 跌 down) · ${who} · x = 预测日 t`, "", "预测日 t (date)");
   dirOpt.xAxis.data = d.dates;
   dirOpt.xAxis.boundaryGap = true;
-  dirOpt.grid.right = 56;
+  dirOpt.grid.right = 60;
   dirOpt.yAxis = [
     { type: "value", min: -0.25, max: 1.25, interval: 0.25, splitLine: { show: false },
+      name: "方向 direction (1 up / 0 down)", nameLocation: "middle", nameGap: 44,
       axisLabel: { formatter: (v) => (v === 1 ? "涨 1" : v === 0 ? "跌 0" : "") } },
-    { type: "value", min: 0, max: 1,
+    { type: "value", min: 0, max: 1, name: "命中率 hit rate (%)", nameLocation: "middle", nameGap: 40,
       axisLabel: { formatter: (v) => (v * 100).toFixed(0) + "%" } },
   ];
   dirOpt.series = [
@@ -187,7 +201,7 @@ function drawPlot(d) {
   };
   chart("direction", "#chart-direction").setOption(dirOpt, true);
 
-  const retOpt = baseOption("5 日涨跌幅 5-session return · x = 预测日 t", "");
+  const retOpt = baseOption(`${h} 日涨跌幅 ${h}-session return · ${who} · x = 预测日 t`, "收益 return (%)", "预测日 t (date)");
   retOpt.xAxis.data = d.dates.concat(pend.dates);
   retOpt.yAxis.axisLabel = { formatter: (v) => (v * 100).toFixed(0) + "%" };
   retOpt.tooltip.valueFormatter = (v) => pct(v);
@@ -198,7 +212,7 @@ function drawPlot(d) {
   if (nPend) retOpt.series[1].markArea = pendingArea(pend.dates[0], pend.dates[nPend - 1]);
   chart("returns", "#chart-return").setOption(retOpt, true);
 
-  const priceOpt = baseOption("价格 Price · x = 窗口结束日 t+5", "");
+  const priceOpt = baseOption(`价格 Price · ${who} · x = 窗口结束日 t+${h}`, "收盘价 close (CNY, qfq)", `t+${h} (date)`);
   // Pending windows: their t+5 session (or t when the calendar has no t+5 yet).
   const pendX = pend.dates_price.map((x, i) => x || pend.dates[i]);
   priceOpt.xAxis.data = d.dates_price.concat(pendX);
@@ -254,13 +268,13 @@ async function loadPlot() {
   setMsg("#plot-msg", "加载中 loading…", "busy");
   const d = await api("GET", "/api/lstm/plot-data" + qs({ symbol, years: plotYears }));
   if (!d || !Array.isArray(d.dates) || !d.dates.length) {
-    setMsg("#plot-msg", `${symbol}: 无拟合数据 no fitted data (train a model first)`, "error");
+    setMsg("#plot-msg", `${symbol}: 无拟合数据 no fitted data (run tzero demo or tzero train)`, "error");
     return;
   }
   drawPlot(d);
   const hr = hitRate(d.direction_pred || [], d.direction_actual || []);
   const np = d.pending && d.pending.dates ? d.pending.dates.length : 0;
-  setMsg("#plot-msg", `${d.symbol}${d.version_id ? " " + d.version_id : ""} · ${d.years || plotYears} 年 · ${d.dates.length} 点 points`
+  setMsg("#plot-msg", `${d.symbol} · ${d.model || ""}${d.version_id ? " " + d.version_id : ""} · ${d.years || plotYears} 年 · ${d.dates.length} 点 points`
     + (np ? ` (+${np} 待实现 pending)` : "") + ` · 方向命中率 hit rate ${pct(hr, 1)}`, "ok");
 }
 
@@ -371,13 +385,13 @@ const predictions = loadStoredPreds();
 function renderPredictions() {
   const rows = Object.values(predictions).sort((a, b) => a.symbol.localeCompare(b.symbol));
   $("#pred-table tbody").innerHTML = rows.map((p) => {
-    const up = p.direction === 1 || p.direction === "up";
+    const d = dirLabel(p);
     const health = p.health && typeof p.health === "object"
       ? (p.health.healthy === false ? "✗ " + (p.health.reason || p.health.reasons || "") : "✓") : fmt(p.health);
     return `<tr data-symbol="${esc(p.symbol)}">
       <td><a href="#" class="sym">${esc(p.symbol)}</a></td><td>${esc(p.predict_date ?? "")}</td>
-      <td class="${up ? "up" : "down"}">${up ? "涨 ▲" : "跌 ▼"}</td>
-      <td class="${isNum(p.magnitude) && p.magnitude >= 0 ? "up" : "down"}">${pct(p.magnitude)}</td>
+      <td class="${d}">${DIR_TEXT[d]}</td>
+      <td class="${d}">${pct(p.magnitude)}</td>
       <td>${pct(p.prob_up, 1)}</td><td>${pct(p.prob_down, 1)}</td>
       <td><span class="pill src-${esc(p.source)}">${esc(p.source)}</span></td>
       <td class="muted" title="${esc(JSON.stringify(p.health ?? null))}">${esc(health)}</td></tr>`;
@@ -400,24 +414,24 @@ async function predict(symbol) {
 function signalCard(s) {
   const band = Array.isArray(s.return_band) ? `[${pct(s.return_band[0])}, ${pct(s.return_band[1])}]` : "—";
   const votes = Object.entries(s.model_votes || {}).map(([m, v]) => {
-    const d = v.direction;
-    const cls = d === "up" || d === 1 ? "up" : d === "down" || d === 0 || d === -1 ? "down" : "";
+    const d = dirLabel(v);
     const ver = (s.model_versions || {})[m];
-    return `<tr><th title="${esc(ver || "")}">${esc(m)}</th><td class="${cls}">${esc(fmt(d))}</td>
+    return `<tr><th title="${esc(ver || "")}">${esc(m)}</th><td class="${d}">${esc(DIR_TEXT[d])}</td>
       <td>${pct(v.expected_return)}</td><td>${pct(v.prob_up, 1)}</td></tr>`;
   }).join("") + Object.entries(s.blocked_models || {}).map(([m, why]) =>
     `<tr class="blocked" title="${esc(why)}"><th>${esc(m)}</th><td colspan="3" class="down">已屏蔽 blocked by research</td></tr>`).join("");
-  const er = s.expected_return;
-  return `<div class="signal" data-symbol="${esc(s.ts_code)}">
+  const er = s.expected_return, sd = dirLabel(s);
+  return `<div class="signal" data-symbol="${esc(s.ts_code)}" data-direction="${esc(sd)}">
     <div class="sig-head"><b>${esc(s.ts_code)}</b><span class="muted">as of ${esc(s.as_of)}${s.horizon ? ` · ${esc(s.horizon)}d` : ""}</span></div>
     <div class="sig-nums">
-      <div><label>期望收益 E[r]</label><span class="big ${isNum(er) && er >= 0 ? "up" : "down"}">${pct(er)}</span><small>区间 band ${band}</small></div>
+      <div><label>方向 direction · 期望收益 E[r]</label><span class="big ${sd}">${esc(DIR_TEXT[sd])} ${pct(er)}</span><small>区间 band ${band}</small></div>
       <div><label>上涨 / 下跌 P(up/down)</label><span class="big">${pct(s.prob_up, 0)} / ${pct(s.prob_down, 0)}</span><small>置信度 confidence ${num(s.confidence, 2)}</small></div>
       <div><label>状态 Regime</label><span class="big">${esc(s.regime ?? "—")}</span><small>p = ${num(s.regime_prob, 2)}</small></div>
-      <div><label>T+0 强度 intensity</label><span class="big t0-${esc(s.t0_intensity)}">${esc(s.t0_intensity ?? "—")}</span><small>${esc(s.t0_plan ?? "")}</small></div>
+      <div><label>T+0 强度 intensity</label><span class="big t0-${esc(s.t0_intensity)}">${esc(s.t0_intensity ?? "—")}</span><small>${esc(s.t0_plan ?? "")}${s.plan_reason ? " *" : ""}</small></div>
     </div>
     ${(s.risk_labels || []).length ? `<div class="risk">${s.risk_labels.map((r) => `<span class="pill warn">${esc(r)}</span>`).join(" ")}</div>` : ""}
     <table class="data mini"><thead><tr><th>模型 model</th><th>方向 dir</th><th>E[r]</th><th>P(up)</th></tr></thead><tbody>${votes}</tbody></table>
+    ${s.plan_reason ? `<p class="plan-why">* 计划 plan: ${esc(s.plan_reason)}</p>` : ""}
     ${s.explanation ? `<p class="explain">${esc(s.explanation)}</p>` : ""}
     <button class="btn-explain" data-symbol="${esc(s.ts_code)}">驱动因素 Drivers</button>
     <div class="drivers"></div>
@@ -497,10 +511,12 @@ function drawVersionsChart(rows) {
   const vs = rows.slice().reverse();
   const h = (v) => v.holdout || {};
   const opt = baseOption("版本样本外方向准确率 Holdout accuracy by version vs naive momentum", "");
-  opt.xAxis = { type: "category", data: vs.map((v) => v.version_id), axisLabel: { fontSize: 10, hideOverlap: true } };
-  opt.yAxis = { type: "value", min: 0, max: 1, axisLabel: { formatter: (v) => (v * 100).toFixed(0) + "%" } };
+  opt.xAxis = { type: "category", data: vs.map((v) => v.version_id), axisLabel: { fontSize: 10, hideOverlap: true },
+                name: "版本 version", nameLocation: "middle", nameGap: 24 };
+  opt.yAxis = { type: "value", min: 0, max: 1, name: "准确率 accuracy (%)", nameLocation: "middle", nameGap: 40,
+                axisLabel: { formatter: (v) => (v * 100).toFixed(0) + "%" } };
   opt.dataZoom = [];
-  opt.grid.bottom = 28;
+  opt.grid.bottom = 44;
   opt.tooltip.valueFormatter = (v) => pct(v, 1);
   opt.series = [
     { name: "模型 model", type: "bar", barMaxWidth: 28, color: COLORS.actual,
@@ -521,12 +537,13 @@ async function loadVersions() {
     return isNum(x.accuracy) ? `acc ${pct(x.accuracy, 1)} (naive ${pct(x.naive_momentum_accuracy, 1)}) · mse ${isNum(x.mse) ? x.mse.toExponential(2) : "—"}` : fmt(v.holdout);
   };
   $("#versions-table tbody").innerHTML = rows.map((v) => `<tr class="${v.current ? "current" : ""}">
-    <td><code>${esc(v.version_id)}</code></td><td>${esc(v.symbol)}</td><td>${esc(v.status ?? "")}</td>
+    <td><code>${esc(v.version_id)}</code></td><td>${esc(v.model ?? "")}</td><td>${esc(v.symbol)}</td><td>${esc(v.status ?? "")}</td>
     <td>${v.current ? '<span class="pill state-succeeded">当前 current</span>' : ""}</td><td>${fmt(!!v.kept)}</td>
     <td>${esc(String(v.training_time ?? "").slice(0, 19))}</td><td>${esc(v.data_end ?? "")}</td><td class="small">${esc(h(v))}</td>
     <td>${v.kept && !v.current ? `<button class="rollback" data-version="${esc(v.version_id)}">回滚 Rollback</button>` : ""}</td></tr>`).join("")
-    || '<tr><td colspan="9" class="muted">无版本 no versions</td></tr>';
-  setMsg("#versions-msg", `${rows.length} 个版本 versions`, "ok");
+    || '<tr><td colspan="10" class="muted">无版本 no versions (run tzero demo)</td></tr>';
+  const models = [...new Set(rows.map((v) => v.model).filter(Boolean))];
+  setMsg("#versions-msg", `${rows.length} 个版本 versions` + (models.length ? ` · ${models.join(", ")}` : ""), "ok");
   drawVersionsChart(rows);
 }
 
@@ -614,7 +631,7 @@ document.addEventListener("DOMContentLoaded", () => {
     const s = symbolOf("#symbol");
     setMsg("#pred-msg", "预测中 predicting…", "busy");
     const p = await predict(s);
-    setMsg("#pred-msg", `${p.symbol} ${p.predict_date ?? ""}: ${p.direction === 1 ? "涨 up" : "跌 down"} ${pct(p.magnitude)} (${p.source})`, "ok");
+    setMsg("#pred-msg", `${p.symbol} ${p.predict_date ?? ""}: ${DIR_TEXT[dirLabel(p)]} ${pct(p.magnitude)} (${p.source})`, "ok");
   }, "#pred-msg");
   on("#btn-predict-all", async () => {
     const syms = new Set([...Object.keys(predictions), symbolOf("#symbol")].filter(Boolean));
@@ -672,6 +689,7 @@ document.addEventListener("DOMContentLoaded", () => {
 
   renderPredictions();
   health();
+  loadPlot().catch((e) => setMsg("#plot-msg", e.message, e.status === 404 ? "" : "error"));
   const tab = (location.hash || "").slice(1);
   showTab(["train", "runs", "monitor"].includes(tab) ? tab : "train");
 });
