@@ -95,7 +95,7 @@ def test_demo_reuses_fresh_versions_of_every_model(demo_home: Path) -> None:
     r = _tzero(demo_home, "demo", "--symbols", "600519.SH")
     assert r.returncode == 0, r.stderr[-3000:]
     assert ids() == before
-    assert "reused 4 current version(s)" in " ".join(r.stdout.split()), r.stdout[-2000:]
+    assert "reused 4 version(s)" in " ".join(r.stdout.split()), r.stdout[-2000:]
 
 
 def test_predict_matches_demo_and_as_of(demo_home: Path) -> None:

@@ -303,33 +303,42 @@ def _evaluate_local(spec, symbols, start, end, fast, lstm_history, jobs, as_json
 
 
 def _fresh_version(Session, name: str, key: str, max_age: timedelta) -> str | None:
-    """The current version of model ``name`` for ``key`` (a ts_code or a universe)
-    when it was trained less than ``max_age`` ago, else None."""
+    """The newest version of model ``name`` for ``key`` (a ts_code or a universe)
+    when it was trained less than ``max_age`` ago, else None.
+
+    Whatever the gate made of it: a version the gate refused an hour ago would
+    be refused again (same data, same seed), so it is not retrained either.
+    """
+    from sqlalchemy import select
+
+    from tzero.data.appdb import ModelVersion
     from tzero.registry import versions
     with Session() as s:
-        row = versions.current(s, name, key)
+        row = s.scalars(select(ModelVersion).where(ModelVersion.model_name == name,
+                                                   ModelVersion.symbol == key)
+                        .order_by(ModelVersion.training_time.desc()).limit(1)).first()
         if row is not None and versions.now() - row.training_time < max_age:
             return row.version_id
     return None
 
 
 REUSE_AGE = timedelta(days=1)
-"""``tzero demo`` reuses a current version trained less than this long ago (``--reuse``)."""
+"""``tzero demo`` does not retrain a model whose newest version is younger (``--reuse``)."""
 
 
 @app.command()
 def demo(symbols: list[str] = typer.Option(None, "--symbols", help="holdings (default: 10 CSI 300 stocks)"),
          tdx_dir: Path = typer.Option(None, "--tdx-dir", help="TDX folder (default TZERO_TDX_DIR / ../shared/data/tdx)"),
          reuse: bool = typer.Option(True, "--reuse/--retrain",
-                                    help="reuse current versions trained less than a day ago "
+                                    help="do not retrain a model whose newest version is less than a day old "
                                          "(--retrain: train every model again)"),
          as_json: bool = typer.Option(False, "--json", help="print the signals as JSON on stdout")) -> None:
     """The main job end to end: ingest, train the shared LSTM (fast) on the universe and the
     holdings' refinements, ARIMA and HMM through the gate, print signals from the registry.
 
-    With ``--reuse`` (the default) a model whose current version for a key (the
-    universe, or a holding) was trained less than :data:`REUSE_AGE` ago is not
-    trained again, so a second demo the same day only ingests and predicts.
+    With ``--reuse`` (the default) a model whose newest version for a key (the
+    universe, or a holding; deployed or refused) was trained less than
+    :data:`REUSE_AGE` ago is not trained again, so a second demo the same day only ingests and predicts.
 
     A holding whose fit fails is that holding's failed run (one line each; also in
     ``reports/demo/training.json``, and on stderr with ``--json``); the others are
@@ -422,7 +431,7 @@ def demo(symbols: list[str] = typer.Option(None, "--symbols", help="holdings (de
                   "; ".join(f"{p.model} {p.key}: {p.reason}" for p in refused[:6]))
     _print_failed(failed, len(published), out, uncovered)
     if reused:
-        out.print(f"reused {len(reused)} current version(s) trained less than a day ago "
+        out.print(f"reused {len(reused)} version(s) trained less than a day ago "
                   f"(--retrain trains them again): {', '.join(reused[:6])}"
                   + (f" and {len(reused) - 6} more" if len(reused) > 6 else ""))
     out.print(f"signals: {rdir / 'signals.json'}\nreport:  {report}\n"
