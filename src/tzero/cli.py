@@ -149,6 +149,22 @@ def _summary_table(summary: dict) -> Table:
 
 
 # ----------------------------------------------------------------------- ingest
+def _print_ingest(summ: dict, as_json: bool) -> None:
+    """An ingest summary: JSON, or the table plus the rows ``--skip-bad-rows`` left out
+    (plain lines: paths must not wrap)."""
+    if as_json:
+        _print_json(summ)
+        return
+    out.print(_summary_table(summ))
+    for k, d in summ["datasets"].items():
+        if d["bad_rows"]:
+            sys.stdout.write(f"left out of {k} ({d['rows_rejected']:,} rows, --skip-bad-rows):\n")
+            sys.stdout.write("".join(f"  {line}\n" for line in d["bad_rows"][:5]))
+            if d["rows_rejected"] > 5:
+                sys.stdout.write(f"  and {d['rows_rejected'] - 5:,} more (--json lists the first "
+                                 f"{len(d['bad_rows'])})\n")
+
+
 @ingest_app.command("tdx")
 def ingest_tdx_cmd(tdx_dir: Path = typer.Argument(None, metavar="DIR",
                                                   help="TDX folder (holds vipdoc/); default TZERO_TDX_DIR"),
@@ -174,16 +190,7 @@ def ingest_tdx_cmd(tdx_dir: Path = typer.Argument(None, metavar="DIR",
         raise TzeroError(f"{s.tdx_dir}{given} {what}: {how}")
     with _progress(as_json, lazy=True) as pb:
         summ = ingest_tdx(_store(s), s.tdx_dir, skip_bad_rows=skip_bad_rows, steps=pb.step).as_dict()
-    if as_json:
-        return _print_json(summ)
-    out.print(_summary_table(summ))
-    for k, d in summ["datasets"].items():  # plain lines: paths must not wrap
-        if d["bad_rows"]:
-            sys.stdout.write(f"left out of {k} ({d['rows_rejected']:,} rows, --skip-bad-rows):\n")
-            sys.stdout.write("".join(f"  {line}\n" for line in d["bad_rows"][:5]))
-            if d["rows_rejected"] > 5:
-                sys.stdout.write(f"  and {d['rows_rejected'] - 5:,} more (--json lists the first "
-                                 f"{len(d['bad_rows'])})\n")
+    _print_ingest(summ, as_json)
 
 
 @ingest_app.command("table")
@@ -203,16 +210,7 @@ def ingest_table_cmd(file: Path = typer.Argument(..., help="CSV / Parquet / zipp
     with _progress(as_json, lazy=True) as pb:
         summ = ingest_table(_store(_settings()), file, kind, skip_bad_rows=skip_bad_rows,
                             steps=pb.step).as_dict()
-    if as_json:
-        return _print_json(summ)
-    out.print(_summary_table(summ))
-    for k, d in summ["datasets"].items():  # plain lines: paths must not wrap
-        if d["bad_rows"]:
-            sys.stdout.write(f"left out of {k} ({d['rows_rejected']:,} rows, --skip-bad-rows):\n")
-            sys.stdout.write("".join(f"  {line}\n" for line in d["bad_rows"][:5]))
-            if d["rows_rejected"] > 5:
-                sys.stdout.write(f"  and {d['rows_rejected'] - 5:,} more (--json lists the first "
-                                 f"{len(d['bad_rows'])})\n")
+    _print_ingest(summ, as_json)
 
 
 # ------------------------------------------------------------------------ check
@@ -291,8 +289,8 @@ def _no_bars(st, code: str, typed: str, freq: str, start, end, allow_empty: bool
             ``allow_empty``) none between ``start`` and ``end``.
     """
     dataset = "bars_1d" if freq == "1d" else "bars_1m"
-    known = st.has(dataset) and not st.query(dataset, "ts_code = ?", [code], columns="ts_code",
-                                              order_by="ts_code").empty
+    known = st.has(dataset) and int(st.query(dataset, "ts_code = ?", [code], columns="count(*) AS n",
+                                             order_by="1")["n"].iloc[0]) > 0
     if not known:
         shown = code if typed.upper() == code else f"{typed!r} (read as {code})"
         raise TzeroError(f"no {freq} bars of {shown} in the store: not a symbol the ingested data holds "
