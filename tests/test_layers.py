@@ -8,7 +8,7 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[1] / "src" / "tzero"
 #: Lowest first; a module may import its own layer and the ones before it.
 ORDER = ["market", "data", "features", "training", "models", "registry", "backtest", "signals",
-         "research"]
+         "research", "live"]
 IMPORT = re.compile(r"^\s*(?:from|import)\s+tzero\.(\w+)", re.M)
 
 

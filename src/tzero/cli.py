@@ -367,8 +367,10 @@ def _register_lifecycle() -> None:
         cli_compare,
         cli_lifecycle,
         cli_models,
+        cli_paper,
         cli_research,
         cli_universe,
+        cli_watch,
     )
 
 

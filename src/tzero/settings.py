@@ -30,6 +30,15 @@ Fields:
         (``TZERO_MIN_COMMISSION``, default 5 CNY) per order.
     slippage_bps: ``TZERO_SLIPPAGE_BPS`` (default 5 bps), the adverse move
         applied to every backtest fill price.
+    tdx_api_url: ``TZERO_TDX_API_URL``, the base URL of the TDX HTTP API server
+        (``tzero ingest api``, ``tzero watch``), e.g. ``http://127.0.0.1:8080``.
+    executor: ``TZERO_EXECUTOR`` (``local`` default, or ``ray``), where fan-outs run
+        (per-series fits, CV grids, walk-forward windows, research variants).
+    ray_address: ``TZERO_RAY_ADDRESS``, the Ray cluster to join (``ray://host:10001``
+        or ``host:6379``); unset, ``--executor ray`` starts a local Ray on this machine.
+    market_url: ``TZERO_MARKET_URL``, a PostgreSQL URL
+        (``postgresql+psycopg://…``) for the market store; unset, the Parquet/DuckDB
+        store under ``<home>/market``.
 """
 
 from __future__ import annotations
@@ -74,6 +83,10 @@ class Settings:
     commission_rate: float = 0.00025
     min_commission: float = 5.0
     slippage_bps: float = 5.0
+    tdx_api_url: str | None = None
+    executor: str = "local"
+    ray_address: str | None = None
+    market_url: str | None = None
 
     @property
     def store_dir(self) -> Path:
@@ -148,5 +161,9 @@ def get_settings(**overrides) -> Settings:
         min_commission=float(env.get("TZERO_MIN_COMMISSION") or t.get("min_commission") or 5.0),
         slippage_bps=float(env.get("TZERO_SLIPPAGE_BPS") or t.get("slippage_bps") or 5.0),
         universe=str(env.get("TZERO_UNIVERSE") or t.get("universe") or "CSI_300"),
+        tdx_api_url=env.get("TZERO_TDX_API_URL") or t.get("tdx_api_url") or None,
+        executor=str(env.get("TZERO_EXECUTOR") or t.get("executor") or "local"),
+        ray_address=env.get("TZERO_RAY_ADDRESS") or t.get("ray_address") or None,
+        market_url=env.get("TZERO_MARKET_URL") or t.get("market_url") or None,
     )
     return s.with_overrides(**overrides)

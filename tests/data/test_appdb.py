@@ -32,8 +32,9 @@ from tzero.settings import get_settings
 TABLES = {"lstm_training_run", "lstm_model_version", "lstm_current_version",
           "lstm_prediction_log", "lstm_accuracy_record", "lstm_training_failure", "alert_log", "service_job", "research_variant",
           "model_universe_config", "stock_static_features", "model_train_run",
-          "model_inference_run", "quant_unified_signal", "research_compare_run"}
-HEAD = "0006"
+          "model_inference_run", "quant_unified_signal", "research_compare_run",
+          "live_watch", "live_signal", "paper_run", "paper_order", "paper_fill"}
+HEAD = "0007"
 #: 5 MiB: far past MySQL's 64 KiB BLOB, so only LONGBLOB keeps it whole.
 BLOB_BYTES = 5 * 1024 * 1024
 #: Microseconds and a 16-digit float: MySQL's DATETIME/FLOAT would round both.
@@ -122,6 +123,24 @@ def _rows() -> list[appdb.Base]:
                             signal_json='{"prob_up": 0.6180339887498949}',
                             model_versions_json=f'{{"lstm": "{vid}"}}', inference_run_id=1,
                             created_at=STAMP),
+        appdb.LiveWatch(run_id="watch-20240315T093000-ab12cd", mode="replay",
+                        symbols_json='["600009.SH"]', freq="5m", status="finished",
+                        started_at=STAMP, heartbeat_at=STAMP, last_bar_at=STAMP,
+                        stale_since=None, message="数据源恢复"),
+        appdb.LiveSignal(id=7, run_id="watch-20240315T093000-ab12cd", ts_code="600009.SH",
+                         bar_time=STAMP, freq="5m", t0_intensity="normal", plan="sell-first",
+                         signal_json='{"prob_up": 0.6180339887498949}' + " " * BLOB_BYTES,
+                         created_at=STAMP),
+        appdb.PaperRun(run_id="paper-20240315T093000-ab12cd", name="第一次", rule="combined",
+                       status="running", symbols_json='["600009.SH"]',
+                       config_json='{"base_value_cny": 100000}', started_at=STAMP,
+                       stopped_at=None, first_bar=STAMP, last_bar=STAMP, summary_json=None),
+        appdb.PaperOrder(id=3, run_id="paper-20240315T093000-ab12cd", ts_code="600009.SH",
+                         signal_id=7, placed_at=STAMP, side="sell", shares=300, status="filled",
+                         reason="卖出 leg: sell-first", model_versions_json=f'{{"lstm": "{vid}"}}'),
+        appdb.PaperFill(id=4, order_id=3, run_id="paper-20240315T093000-ab12cd",
+                        ts_code="600009.SH", fill_time=STAMP, side="sell",
+                        price=MAGNITUDE * 1000, shares=300, fees=5.000123456789),
     ]
 
 
@@ -135,9 +154,9 @@ def test_round_trip_of_every_table(app_db):
     with app_db.Session() as s:
         # No relationship() links the models, so the unit of work does not order
         # the parent first by itself: flush it before the row that references it.
-        s.add(rows[0])
-        s.flush()
-        s.add_all(rows[1:])
+        for r in rows:  # one flush per row: parents (version, paper run, order) first
+            s.add(r)
+            s.flush()
         s.commit()
         expected = [_values(r) for r in rows]
     with app_db.Session() as s:

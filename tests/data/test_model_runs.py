@@ -44,9 +44,9 @@ LONG_VID = "v" * 100
 
 
 def appdb_head() -> str:
-    """The newest migration (0006 added ``research_compare_run``)."""
-    assert appdb.head_revision() == "0006"
-    return "0006"
+    """The newest migration (0007 added the live loop and paper tables)."""
+    assert appdb.head_revision() == "0007"
+    return "0007"
 
 
 def _version(vid: str, model: str = "lstm", symbol: str = "600519.SH") -> ModelVersion:

@@ -14,7 +14,8 @@ metadata), ``lstm_current_version`` (one row per model and symbol),
 ``research_variant`` (backtest verdicts of spec 003 §3, migration 0003), and
 the model core of spec 000 §6 (migration 0004): ``model_universe_config``,
 ``stock_static_features``, ``model_train_run``, ``model_inference_run`` and
-``quant_unified_signal``. Since 0004 the lstm_* tables hold any model of the
+``quant_unified_signal``; the live loop and paper trading (0007): ``live_watch``,
+``live_signal``, ``paper_run``, ``paper_order``, ``paper_fill``. Since 0004 the lstm_* tables hold any model of the
 table: ``model_name`` and ``symbol`` (a ``ts_code`` or a universe name) are
 String(32), version ids String(120).
 """
@@ -340,6 +341,114 @@ class UnifiedSignal(Base):
     model_versions_json: Mapped[str] = mapped_column(LongText)
     inference_run_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(Stamp)
+
+
+class LiveWatch(Base):
+    """One ``tzero watch`` run, live or replay (issue 13, migration 0007).
+
+    ``status`` running | finished | stopped | failed; ``heartbeat_at`` is
+    refreshed every poll; ``stale_since`` is set while the data source does not
+    answer (the page shows "data stale since …") and cleared when it does.
+    """
+
+    __tablename__ = "live_watch"
+    run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    mode: Mapped[str] = mapped_column(String(16))                # live | replay
+    symbols_json: Mapped[str] = mapped_column(LongText)
+    freq: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[datetime] = mapped_column(Stamp)
+    heartbeat_at: Mapped[datetime] = mapped_column(Stamp)
+    last_bar_at: Mapped[datetime | None] = mapped_column(Stamp)
+    stale_since: Mapped[datetime | None] = mapped_column(Stamp)
+    message: Mapped[str | None] = mapped_column(Text)
+
+
+class LiveSignal(Base):
+    """One intraday Signal the live loop emitted for one symbol at one bar's close.
+
+    ``bar_time`` is the bar's close stamp (naive Asia/Shanghai); ``signal_json``
+    is ``Signal.to_dict()``; ``t0_intensity`` and ``plan`` are kept apart for
+    the page and for the webhook's change detection.
+    """
+
+    __tablename__ = "live_signal"
+    __table_args__ = (UniqueConstraint("run_id", "ts_code", "bar_time",
+                                       name="uq_live_signal_run_code_bar"),
+                      Index("ix_live_signal_code_bar", "ts_code", "bar_time"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(String(64))
+    ts_code: Mapped[str] = mapped_column(String(16))
+    bar_time: Mapped[datetime] = mapped_column(Stamp)
+    freq: Mapped[str] = mapped_column(String(8))
+    t0_intensity: Mapped[str] = mapped_column(String(16))
+    plan: Mapped[str] = mapped_column(String(16))
+    signal_json: Mapped[str] = mapped_column(LongText)
+    created_at: Mapped[datetime] = mapped_column(Stamp)
+
+
+class PaperRun(Base):
+    """A paper-trading run (spec 003 §8): the T+0 orders of one rule on the loop's signals.
+
+    ``rule`` is the T+0 rule traded (a research variant's model, e.g. ``combined``);
+    ``config_json`` the base position, leg size and costs; ``summary_json`` the
+    run's P&L against holding, round trips and fees once reported.
+    """
+
+    __tablename__ = "paper_run"
+    run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    rule: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))              # running | stopped
+    symbols_json: Mapped[str] = mapped_column(LongText)
+    config_json: Mapped[str] = mapped_column(LongText)
+    started_at: Mapped[datetime] = mapped_column(Stamp)
+    stopped_at: Mapped[datetime | None] = mapped_column(Stamp)
+    first_bar: Mapped[datetime | None] = mapped_column(Stamp)
+    last_bar: Mapped[datetime | None] = mapped_column(Stamp)
+    summary_json: Mapped[str | None] = mapped_column(LongText)
+
+
+class PaperOrder(Base):
+    """One order a paper run placed at a bar's close; ``side`` buy | sell, ``shares`` > 0.
+
+    ``signal_id`` is the :class:`LiveSignal` it came from, ``model_versions_json``
+    the versions behind that signal; ``status`` filled | rejected (with the
+    reason: limit-up/down, T+1 shares, lot size).
+    """
+
+    __tablename__ = "paper_order"
+    __table_args__ = (UniqueConstraint("run_id", "ts_code", "placed_at",
+                                       name="uq_paper_order_run_code_time"),
+                      Index("ix_paper_order_run", "run_id"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(String(64), ForeignKey("paper_run.run_id"))
+    ts_code: Mapped[str] = mapped_column(String(16))
+    signal_id: Mapped[int | None] = mapped_column(Integer)
+    placed_at: Mapped[datetime] = mapped_column(Stamp)
+    side: Mapped[str] = mapped_column(String(8))
+    shares: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text)
+    model_versions_json: Mapped[str] = mapped_column(LongText)
+
+
+class PaperFill(Base):
+    """The fill of a paper order at the next bar: price CNY per share, fees CNY."""
+
+    __tablename__ = "paper_fill"
+    __table_args__ = (UniqueConstraint("order_id", name="uq_paper_fill_order"),
+                      Index("ix_paper_fill_run", "run_id"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    order_id: Mapped[int] = mapped_column(Integer, ForeignKey("paper_order.id"))
+    run_id: Mapped[str] = mapped_column(String(64))
+    ts_code: Mapped[str] = mapped_column(String(16))
+    fill_time: Mapped[datetime] = mapped_column(Stamp)
+    side: Mapped[str] = mapped_column(String(8))
+    price: Mapped[float] = mapped_column(Double)
+    shares: Mapped[int] = mapped_column(Integer)
+    fees: Mapped[float] = mapped_column(Double)
+
 
 def default_url(home: Path) -> str:
     """SQLite database in ``TZERO_HOME``."""
