@@ -4,7 +4,7 @@ Usage::
 
     .venv/bin/python benchmarks/bench_read_day.py [--tdx-dir DIR] [--repeat N]
 
-tzero reads with :func:`tzero.data.tdx.read_vipdoc_day` (one ``np.fromfile`` per
+tzero reads with :func:`tzero.data.tdx.read_vipdoc_day` (one ``os.read`` per
 file, one frame). mootdx (optional ``bench`` extra: ``pip install -e .[bench]``)
 reads each file with its daily-bar reader
 ``mootdx.contrib.compat.MooTdxDailyBarReader().get_df(path)``, the reader behind

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
     from sqlalchemy.orm import sessionmaker
 
+    from tzero.data.store_pg import PgMarketStore
+
 #: The real files the small TDX folder is built from (relative to ``tdx/vipdoc``).
 SMALL_DAY_FILES = ("sh/lday/sh600519.day", "sz/lday/sz000001.day", "sh/lday/sh000300.day")
 SMALL_LC1_FILE = "sh/minline/sh688001.lc1"
@@ -235,6 +237,39 @@ def compare_home(tmp_path_factory: pytest.TempPathFactory) -> CompareHome:
     finally:
         engine.dispose()
     return CompareHome(settings.home, result)
+
+
+@pytest.fixture(scope="session")
+def market_pg_url() -> Iterator[str]:
+    """URL of a database created for the session on the test PostgreSQL server (dropped after).
+
+    Skips when the server is down, fails with ``CI`` set (conftest's ``_admin_engine``).
+    """
+    from sqlalchemy import make_url, text
+
+    admin = _admin_engine("postgresql")
+    name = f"tzero_m_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as c:
+        c.execute(text(f"CREATE DATABASE {name}"))
+    try:
+        yield make_url(SERVER_URLS["postgresql"]).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as c:
+            c.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+
+@pytest.fixture
+def pg_store(market_pg_url: str) -> Iterator[PgMarketStore]:
+    """A PostgreSQL market store in a fresh schema of the session database, dropped after the test."""
+    from tzero.data.store_pg import PgMarketStore
+
+    schema = f"m_{uuid.uuid4().hex[:12]}"
+    st = PgMarketStore(market_pg_url, schema=schema)
+    try:
+        yield st
+    finally:
+        st._conn().execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        st.close()
 
 
 SLOW_FIXTURES = ("compare_home",)

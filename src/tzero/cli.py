@@ -73,8 +73,8 @@ def _settings(**kw) -> Settings:
 
 
 def _store(s: Settings):
-    from tzero.data.store import MarketStore
-    return MarketStore(s.store_dir)
+    from tzero.data.market_store import open_market_store
+    return open_market_store(s)
 
 
 class _StepProgress(Progress):

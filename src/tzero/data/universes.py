@@ -52,7 +52,6 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pandas as pd
 from sqlalchemy import select
@@ -290,14 +289,15 @@ def _window_bars(store: MarketStore, start: pd.Timestamp, end: pd.Timestamp) -> 
 
 
 def _first_bars(store: MarketStore) -> pd.Series:
-    """First stored daily bar per stock code (a lower bound on its listing date)."""
-    con = duckdb.connect()
-    try:
-        df = con.execute("SELECT ts_code, MIN(trade_time) AS first FROM read_parquet(?) "
-                         "WHERE regexp_matches(ts_code, ?) GROUP BY ts_code",
-                         [[str(f) for f in store.files("bars_1d")], STOCK_CODE_RE]).df()
-    finally:
-        con.close()
+    """First stored daily bar per stock code (a lower bound on its listing date).
+
+    Goes through :meth:`MarketStore.query`, so the Parquet and the PostgreSQL
+    store (:mod:`tzero.data.store_pg`) both answer it.
+    """
+    if not store.has("bars_1d"):
+        return pd.Series(pd.DatetimeIndex([]), index=pd.Index([], name="ts_code"))
+    df = store.query("bars_1d", "regexp_matches(ts_code, ?) GROUP BY ts_code", [STOCK_CODE_RE],
+                     columns="ts_code, MIN(trade_time) AS first", order_by="ts_code")
     return pd.Series(pd.DatetimeIndex(df["first"]).normalize(), index=df["ts_code"])
 
 

@@ -585,12 +585,12 @@ def run_daily_family(settings, *, codes: list[str] | None = None, start="2019-01
     Raises:
         StoreError: a holding without stored daily bars.
     """
-    from tzero.data.store import MarketStore
+    from tzero.data.market_store import open_market_store
     from tzero.signals.engine import DEFAULT_HOLDINGS
 
     codes = list(codes or DEFAULT_HOLDINGS)
     lead = pd.Timestamp(start) - pd.DateOffset(years=3) if start is not None else None
-    raw, hfq = load_daily_bars(MarketStore(settings.store_dir), codes, lead, end)
+    raw, hfq = load_daily_bars(open_market_store(settings), codes, lead, end)
     jobs = n_jobs if n_jobs is not None else max(1, min(2, os.cpu_count() or 1))
     rows, _ = run_daily_bars(raw, hfq, start=start, end=end, lstm_config=lstm_config,
                              seed=settings.seed, costs=CostModel.from_settings(settings),

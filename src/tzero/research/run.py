@@ -175,7 +175,7 @@ def run_topk_family(settings, *, start=None, end=None, kinds=TOPK_KINDS,
     from tzero.backtest.metrics import performance, sharpe
     from tzero.backtest.scores import in_sample_scores, load_csi300_panel, walk_forward_scores
     from tzero.backtest.topk import TopkConfig, simulate_topk
-    from tzero.data.store import MarketStore
+    from tzero.data.market_store import open_market_store
     from tzero.errors import TzeroError
 
     members = settings.data_dir / "reference" / "csi300_membership.txt" if settings.data_dir else None
@@ -183,7 +183,7 @@ def run_topk_family(settings, *, start=None, end=None, kinds=TOPK_KINDS,
         raise TzeroError("no CSI 300 membership file: set TZERO_DATA_DIR to the folder with "
                          "reference/csi300_membership.txt")
     _note(progress, "topk: loading the CSI 300 panel")
-    panel = load_csi300_panel(MarketStore(settings.store_dir), members, start, end)
+    panel = load_csi300_panel(open_market_store(settings), members, start, end)
     if universe:
         panel = _restrict(panel, universe)
     windows = rolling_windows(panel.sessions, TOPK_TRAIN, TOPK_TEST, gap=TOPK_GAP)

@@ -29,7 +29,7 @@ from fastapi.staticfiles import StaticFiles
 
 from tzero import __version__
 from tzero.data.appdb import open_app_store
-from tzero.data.store import MarketStore
+from tzero.data.market_store import open_market_store
 from tzero.errors import ModelError, StoreError, TzeroError
 from tzero.models.lstm import LstmConfig
 from tzero.registry import versions
@@ -87,7 +87,7 @@ def create_app(settings: Settings | None = None, lstm_config: LstmConfig | None 
     gone = assets.missing(static)
     if gone:
         log.warning(assets.missing_message(static, gone))
-    state = ServiceState(settings, engine, Session, MarketStore(settings.store_dir), runner, lstm_config,
+    state = ServiceState(settings, engine, Session, open_market_store(settings), runner, lstm_config,
                          static_dir=static)
 
     @asynccontextmanager

@@ -125,8 +125,10 @@ class ServiceCache:
         self.sessions = Memo(4)
 
     def store_key(self) -> int:
-        """Changes whenever the market store is written (its manifest is replaced)."""
-        return _mtime_ns(self.store.manifest_path)
+        """Changes whenever the market store is written: the manifest's mtime of the Parquet
+        store, the write counter (``version()``) of the PostgreSQL one."""
+        version = getattr(self.store, "version", None)
+        return int(version()) if callable(version) else _mtime_ns(self.store.manifest_path)
 
     def last_session(self):
         """The newest daily session in the market store (the service's "today"), None when empty.
