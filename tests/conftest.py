@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
     from tzero.data.store_pg import PgMarketStore
 
+pytest_plugins = ["support.tdx_api_fixtures"]  # the local TDX API server (issue 13)
+
 #: The real files the small TDX folder is built from (relative to ``tdx/vipdoc``).
 SMALL_DAY_FILES = ("sh/lday/sh600519.day", "sz/lday/sz000001.day", "sh/lday/sh000300.day")
 SMALL_LC1_FILE = "sh/minline/sh688001.lc1"

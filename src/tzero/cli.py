@@ -193,6 +193,37 @@ def ingest_tdx_cmd(tdx_dir: Path = typer.Argument(None, metavar="DIR",
     _print_ingest(summ, as_json)
 
 
+@ingest_app.command("api")
+def ingest_api_cmd(url: str = typer.Option(None, "--url", help="TDX API server; default TZERO_TDX_API_URL"),
+                   symbols: list[str] = typer.Option(None, "--symbols",
+                                                     help="600519.SH 000001.SZ | all (default: the store's)"),
+                   freq: str = typer.Option("1d", "--freq", help="1d,1m,5m"),
+                   adjust: str = typer.Option("none", "--adjust", help="none (qfq is applied on read)"),
+                   start: str = typer.Option(None, "--start", help="first session kept"),
+                   end: str = typer.Option(None, "--end", help="last session kept (default: today)"),
+                   trades: bool = typer.Option(False, "--trades", help="also each session's trades"),
+                   as_json: bool = typer.Option(False, "--json")) -> None:
+    """Ingest unadjusted bars (and --trades) from a TDX HTTP API server, incrementally.
+
+    Asks only for the bars after the store's last one per symbol and frequency;
+    a second run writes 0 rows. A failed call or a bar that cannot be stored
+    refuses the whole ingest: exit 2, store unchanged, route and bar named.
+    """
+    from tzero.data.ingest_api import ingest_api
+    from tzero.data.tdx_api import TdxApiClient
+    s = _settings(tdx_api_url=url)
+    if not s.tdx_api_url:
+        raise TzeroError("no TDX API server: pass --url http://HOST:PORT or set TZERO_TDX_API_URL")
+    try:
+        client = TdxApiClient(s.tdx_api_url)
+    except ValueError as exc:
+        raise TzeroError(f"--url: {exc}") from None
+    with client, _progress(as_json, lazy=True) as pb:
+        summ = ingest_api(_store(s), client, symbols or None, freq,
+                          adjust=adjust, start=start, end=end, trades=trades, steps=pb.step).as_dict()
+    _print_ingest(summ, as_json)
+
+
 @ingest_app.command("table")
 def ingest_table_cmd(file: Path = typer.Argument(..., help="CSV / Parquet / zipped CSV"),
                      kind: str = typer.Option(..., "--kind", help="daily | adj_factor | minute | trades"),

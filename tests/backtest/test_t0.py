@@ -209,6 +209,26 @@ def test_restore_forced_at_close_and_last_bar_action_dropped():
     assert res.daily["shares_close"].iloc[0] == 500 and len(res.trades) == 1
 
 
+def test_a_day_in_progress_restores_at_the_session_end():
+    """``last_day_bars``: with 4 of 8 bars given, an open leg is not restored at bar 2 (which
+    would be the restore window if the day ended there); bar by bar the prefixes give the
+    whole day's fills, and fewer bars than given is refused."""
+    bars = day_bars("2023-09-04", OPENS)
+    a = acts((0, -1))
+    cfg = T0Config(1_000, 500, costs=NO_SLIP)
+    whole = simulate_t0(bars, a, cfg)
+    assert list(whole.trades["leg"]) == ["open", "restore"]
+    part = simulate_t0(bars.iloc[:4], a[:4], cfg, last_day_bars=8)
+    assert list(part.trades["leg"]) == ["open"]
+    assert list(simulate_t0(bars.iloc[:4], a[:4], cfg).trades["leg"]) == ["open", "restore"]
+    for k in range(1, 9):
+        pre = simulate_t0(bars.iloc[:k], a[:k], cfg, last_day_bars=8)
+        exp = whole.trades.loc[whole.trades["fill_time"] <= bars["trade_time"].iloc[k - 1]]
+        pd.testing.assert_frame_equal(pre.trades.reset_index(drop=True), exp.reset_index(drop=True))
+    with pytest.raises(ValueError, match="last_day_bars=3 is fewer than the 4 bars"):
+        simulate_t0(bars.iloc[:4], a[:4], cfg, last_day_bars=3)
+
+
 def _random_days(days: list[str], seed: int = 7) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     frames, p = [], 10.0

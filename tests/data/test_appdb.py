@@ -34,7 +34,7 @@ TABLES = {"lstm_training_run", "lstm_model_version", "lstm_current_version",
           "model_universe_config", "stock_static_features", "model_train_run",
           "model_inference_run", "quant_unified_signal", "research_compare_run",
           "live_watch", "live_signal", "paper_run", "paper_order", "paper_fill"}
-HEAD = "0007"
+HEAD = "0008"
 #: 5 MiB: far past MySQL's 64 KiB BLOB, so only LONGBLOB keeps it whole.
 BLOB_BYTES = 5 * 1024 * 1024
 #: Microseconds and a 16-digit float: MySQL's DATETIME/FLOAT would round both.
@@ -177,6 +177,27 @@ def test_prediction_log_is_unique_per_symbol_and_date(app_db):
         s.add(row())
         s.commit()
         s.add(row())
+        with pytest.raises(IntegrityError):
+            s.commit()
+
+
+def test_paper_order_is_unique_per_bar_and_side(app_db):
+    """0008: a restore and a refused signal of the other side may share a bar; two orders of
+    the same side at one bar may not."""
+    run = "paper-20240315T093000-ef34ab"
+
+    def order(side: str) -> appdb.PaperOrder:
+        return appdb.PaperOrder(run_id=run, ts_code="600009.SH", signal_id=None,
+                                placed_at=datetime(2024, 3, 15, 14, 50), side=side, shares=200,
+                                status="pending", reason="r", model_versions_json="{}")
+
+    with app_db.Session() as s:
+        s.add(appdb.PaperRun(run_id=run, name="t", rule="combined", status="running",
+                             symbols_json="[]", config_json="{}", started_at=STAMP))
+        s.flush()
+        s.add_all([order("buy"), order("sell")])
+        s.commit()
+        s.add(order("buy"))
         with pytest.raises(IntegrityError):
             s.commit()
 

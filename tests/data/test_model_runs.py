@@ -44,9 +44,9 @@ LONG_VID = "v" * 100
 
 
 def appdb_head() -> str:
-    """The newest migration (0007 added the live loop and paper tables)."""
-    assert appdb.head_revision() == "0007"
-    return "0007"
+    """The newest migration (0008: a paper order is unique per bar and side)."""
+    assert appdb.head_revision() == "0008"
+    return "0008"
 
 
 def _version(vid: str, model: str = "lstm", symbol: str = "600519.SH") -> ModelVersion:

@@ -307,9 +307,10 @@ def _decide_at_base(i, act, restore_zone, leg, minimum, step, max_rt, s, rej):
 
 
 @numba.njit(cache=True)
-def _t0_kernel(px_bar, low, high, close, actions, day_start, lim, fee, base, leg, minimum, step,
-               max_rt, restore):
-    """Bar loop of one symbol. Shapes: bars [N], day_start [D+1], lim [D, 2], fee [D, 9]."""
+def _t0_kernel(px_bar, low, high, close, actions, day_start, day_end, lim, fee, base, leg, minimum,
+               step, max_rt, restore):
+    """Bar loop of one symbol. Shapes: bars [N], day_start [D+1], day_end [D] (each day's
+    session end, bar index; past the data for a day still in progress), lim [D, 2], fee [D, 9]."""
     n, nd = len(px_bar), len(day_start) - 1
     s = np.zeros(11, dtype=np.int64)
     f = np.zeros(3)
@@ -321,7 +322,7 @@ def _t0_kernel(px_bar, low, high, close, actions, day_start, lim, fee, base, leg
     day_i = np.zeros((nd, 4), dtype=np.int64)   # shares_open, shares_close, sellable_open, rts
     day_f = np.zeros((nd, 3))                   # cash, fees, close
     for d in range(nd):
-        a, b = day_start[d], day_start[d + 1]
+        a, b, e = day_start[d], day_start[d + 1], day_end[d]
         s[_SELL], s[_OPENS], s[_RTS] = s[_POS], 0, 0
         f[_DAY_FEES] = 0.0
         day_i[d, 0], day_i[d, 2] = s[_POS], s[_SELL]
@@ -329,11 +330,11 @@ def _t0_kernel(px_bar, low, high, close, actions, day_start, lim, fee, base, leg
             if s[_P_SIDE] != 0:
                 _fill(i, d, px_bar, low, high, lim, fee, base, s, f, rej, tr_i, tr_f, rt_pnl)
             act = actions[i]
-            if i == b - 1:
+            if i == e - 1:
                 if act != 0:
                     rej[4] += 1
                 continue
-            zone = restore and i >= b - 2
+            zone = restore and i >= e - 2
             if s[_POS] != base:
                 _decide_off_base(i, act, zone, base, s, rej)
             else:
@@ -429,7 +430,7 @@ def _frames(ts_code, times, days, tr_i, tr_f, day_i, day_f, base, initial_cost):
 
 
 def simulate_t0(bars: pd.DataFrame, actions: np.ndarray, config: T0Config, *,
-                prev_close: float | None = None) -> T0Result:
+                prev_close: float | None = None, last_day_bars: int | None = None) -> T0Result:
     """Simulate T+0 trading of one symbol around its base position (rules: module docstring).
 
     Args:
@@ -441,12 +442,19 @@ def simulate_t0(bars: pd.DataFrame, actions: np.ndarray, config: T0Config, *,
         config: the simulation's :class:`T0Config`.
         prev_close: the close before the first day (CNY), for day 1's price
             limits; None leaves day 1 unchecked (``first_day_checked=False``).
+        last_day_bars: the last day is still in progress and its session has this
+            many bars in all (at least those given): its restore window and last
+            bar are where the session will end, not at the last bar given. This
+            is how paper trading re-runs the simulator bar by bar and gets the
+            fills a whole-day run gives (the simulator is causal). None: every
+            day is complete.
 
     Returns:
         :class:`T0Result`.
 
     Raises:
-        ValueError: malformed bars/actions, or ``leg_shares`` below one lot.
+        ValueError: malformed bars/actions, ``leg_shares`` below one lot, or
+            ``last_day_bars`` fewer than the last day's bars.
         RuleError: an index ts_code (not tradable) or dates no fee schedule covers.
     """
     actions = np.asarray(actions)
@@ -461,6 +469,13 @@ def simulate_t0(bars: pd.DataFrame, actions: np.ndarray, config: T0Config, *,
     day_of = times.normalize()
     starts = np.flatnonzero(np.r_[True, day_of[1:] != day_of[:-1]])
     day_start = np.r_[starts, len(bars)].astype(np.int64)
+    day_end = day_start[1:].copy()
+    if last_day_bars is not None:
+        have = int(day_start[-1] - day_start[-2])
+        if last_day_bars < have:
+            raise ValueError(f"last_day_bars={last_day_bars} is fewer than the {have} bars given "
+                             "for the last day")
+        day_end[-1] = day_start[-2] + last_day_bars
     days = day_of[starts].to_numpy().astype("datetime64[D]")
     close = bars["close"].to_numpy(np.float64)
     lim = _day_limits(ts_code, days, close[day_start[1:] - 1], config.is_st, prev_close)
@@ -470,7 +485,7 @@ def simulate_t0(bars: pd.DataFrame, actions: np.ndarray, config: T0Config, *,
     fee = np.column_stack([arrays[k] for k in _FEE_KEYS]).astype(np.float64)
     tr_i, tr_f, rt, day_i, day_f, rej = _t0_kernel(
         _fill_prices(bars, config.fill), bars["low"].to_numpy(np.float64),
-        bars["high"].to_numpy(np.float64), close, actions.astype(np.int8), day_start,
+        bars["high"].to_numpy(np.float64), close, actions.astype(np.int8), day_start, day_end,
         np.ascontiguousarray(lim), np.ascontiguousarray(fee), int(config.base_shares), int(leg),
         int(minimum), int(step), int(config.max_round_trips), bool(config.restore_by_close))
     initial = config.initial_cost or float(bars["open"].iloc[0])

@@ -418,8 +418,8 @@ class PaperOrder(Base):
     """
 
     __tablename__ = "paper_order"
-    __table_args__ = (UniqueConstraint("run_id", "ts_code", "placed_at",
-                                       name="uq_paper_order_run_code_time"),
+    __table_args__ = (UniqueConstraint("run_id", "ts_code", "placed_at", "side",
+                                       name="uq_paper_order_run_code_time_side"),
                       Index("ix_paper_order_run", "run_id"))
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     run_id: Mapped[str] = mapped_column(String(64), ForeignKey("paper_run.run_id"))
