@@ -37,7 +37,7 @@ from tzero.service import assets, errors
 from tzero.service.deps import ServiceState
 from tzero.service.jobs import JobRunner
 from tzero.service.plots import NoVersion
-from tzero.service.routers import health, jobs, kline, lstm, research, signals
+from tzero.service.routers import health, jobs, kline, live, lstm, research, signals
 from tzero.settings import Settings, get_settings
 
 log = logging.getLogger("tzero.service")
@@ -103,12 +103,13 @@ def create_app(settings: Settings | None = None, lstm_config: LstmConfig | None 
     app.state.tzero = state
     errors.install(app, {NoVersion: 404, StoreError: 404, ModelError: 409, TzeroError: 400,
                          ValueError: 400})
-    for r in (lstm, signals, kline, health, jobs, research):
+    for r in (lstm, signals, kline, health, jobs, research, live):
         app.include_router(r.router)
     app.add_api_route("/docs", lambda: assets.docs_page(static, app.openapi_url or "", app.title),
                       include_in_schema=False, response_model=None)
     app.add_api_route("/", _index, include_in_schema=False, response_model=None)
     app.add_api_route("/lstm", _index, include_in_schema=False, response_model=None)
+    app.add_api_route("/live", _index, include_in_schema=False, response_model=None)
     app.add_api_route("/compare", _compare_page, include_in_schema=False, response_model=None)
     app.mount("/static", StaticFiles(directory=static, check_dir=False), name="static")
     return app

@@ -135,6 +135,7 @@ function showTab(name) {
     showTab.loaded.monitor = true;
     guarded(null, "#mon-msg", loadMonitoring);
   }
+  if (name === "live" && window.tzeroLive) window.tzeroLive.start();
 }
 showTab.loaded = {};
 
@@ -691,5 +692,5 @@ document.addEventListener("DOMContentLoaded", () => {
   health();
   loadPlot().catch((e) => setMsg("#plot-msg", e.message, e.status === 404 ? "" : "error"));
   const tab = (location.hash || "").slice(1);
-  showTab(["train", "runs", "monitor"].includes(tab) ? tab : "train");
+  showTab(["train", "runs", "monitor", "live"].includes(tab) ? tab : "train");
 });
