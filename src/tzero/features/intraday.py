@@ -182,19 +182,27 @@ def bar_microstructure(bars: pd.DataFrame, lookback_days: int = 20,
     denom = np.where(np.isnan(amount), vol, amount) / 1e6
     illiq = np.abs(ret) / np.where(denom > 0, denom, np.nan)
     tod = pd.Series(t - day, index=b.index)
-    same_min = b["volume"].groupby([code, tod], sort=False)
-    past = same_min.transform(lambda s: s.shift().rolling(lookback_days, min_periods=1).mean())
+    # grouped rolling windows (cythonised, no Python call per group; the same numbers as a
+    # per-group shift().rolling())
+    keys = [code.rename("_code"), tod.rename("_tod")]
+    prev_vol = b["volume"].groupby(keys, sort=False).shift()
+    past = _grouped_rolling(prev_vol, keys, lookback_days, "mean")
     rel = vol / past.where(past > 0).to_numpy(float)
-    sv = pd.Series(clv * vol)
-    num = sv.groupby(code, sort=False).transform(lambda s: s.rolling(flow_window, 1).sum())
-    den = b["volume"].groupby(code, sort=False).transform(
-        lambda s: s.rolling(flow_window, 1).sum())
+    sv = pd.Series(clv * vol, index=b.index)
+    num = _grouped_rolling(sv, [keys[0]], flow_window, "sum")
+    den = _grouped_rolling(b["volume"], [keys[0]], flow_window, "sum")
     flow = (num / den.where(den > 0)).to_numpy(float)
     return pd.DataFrame({
         "ts_code": code.to_numpy(object), "trade_time": t, "ret": ret, "range": rng,
         "rel_volume": rel, "illiquidity": illiq, "clv": clv, "signed_volume": clv * vol,
         "flow_imbalance": flow,
     }, columns=BAR_FEATURE_COLUMNS)
+
+
+def _grouped_rolling(x: pd.Series, keys: list[pd.Series], window: int, how: str) -> pd.Series:
+    """``x.groupby(keys).rolling(window, min_periods=1).<how>()`` back in ``x``'s row order."""
+    r = getattr(x.groupby(keys, sort=False).rolling(window, min_periods=1), how)()
+    return r.reset_index(level=list(range(len(keys))), drop=True).reindex(x.index)
 
 
 def day_fraction(times: pd.Series | pd.DatetimeIndex) -> np.ndarray:

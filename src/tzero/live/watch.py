@@ -39,6 +39,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 
 import pandas as pd
@@ -65,6 +66,8 @@ from tzero.signals.signal import Signal
 
 log = logging.getLogger(__name__)
 
+#: Holdings fetched from a live server at once (threads; the client's rate limit still holds).
+FETCH_THREADS = 8
 #: Wall seconds between heartbeats while the loop sleeps (nights, lunch, between bars).
 HEARTBEAT_S = 15.0
 
@@ -364,13 +367,22 @@ class _Watch:
     def poll(self, pending: list[_Holding], day: pd.Timestamp) -> dict[str, tuple] | None:
         """Every pending holding's minutes (and trades) now; None after a failed poll."""
         now = self.clock.now()
-        got: dict[str, tuple] = {}
+
+        def one(h: _Holding) -> tuple:
+            trades = None
+            if h.models is not None and h.models.trades is not None:
+                trades = self.source.trades(h.code, day, now)
+            return self.source.minute_bars(h.code, day, now), trades
+
         try:
-            for h in pending:
-                trades = None
-                if h.models is not None and h.models.trades is not None:
-                    trades = self.source.trades(h.code, day, now)
-                got[h.code] = (self.source.minute_bars(h.code, day, now), trades)
+            if self.source.live and len(pending) > 1:
+                # a server answers several holdings at once (the client is thread-safe and
+                # keeps its rate limit over all threads); the store replay stays serial
+                with ThreadPoolExecutor(max_workers=min(FETCH_THREADS, len(pending)),
+                                        thread_name_prefix="watch-fetch") as pool:
+                    got = dict(zip([h.code for h in pending], pool.map(one, pending), strict=True))
+            else:
+                got = {h.code: one(h) for h in pending}
         except SourceError as exc:
             self.failed(exc)
             return None

@@ -61,6 +61,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from typing import ClassVar, Literal, Self
 
+import numba
 import numpy as np
 import pandas as pd
 from hmmlearn.hmm import GaussianHMM
@@ -415,41 +416,46 @@ def forward_filter(startprob: np.ndarray, transmat: np.ndarray,
         ``[T, K]`` probabilities, rows summing to 1.
     """
     with np.errstate(divide="ignore"):
-        log_a = np.log(transmat)
-        prior = np.log(startprob)
-    out = np.empty_like(log_lik)
-    la = _update(prior, log_lik[0])
-    out[0] = la
-    for t in range(1, len(log_lik)):
-        la = _update(_lse(la[:, None] + log_a), log_lik[t])        # [K, K] -> [K]
-        out[t] = la
-    return np.exp(out)
+        log_a = np.log(np.asarray(transmat, np.float64))
+        prior = np.log(np.asarray(startprob, np.float64))
+    ll = np.ascontiguousarray(log_lik, dtype=np.float64)
+    if len(ll) == 0:
+        return np.empty_like(ll)
+    return np.exp(_forward_kernel(prior, np.ascontiguousarray(log_a), ll))
 
 
-def _update(log_pred: np.ndarray, log_lik: np.ndarray) -> np.ndarray:
-    """Normalised ``log P(s_t | x_1..t)`` from the predicted ``log P(s_t | x_1..t-1)``.
-
-    An observation impossible under every state (all emission log-likelihoods
-    ``-inf``) carries no information: the prediction is kept instead of
-    dividing zero by zero (which made every later step NaN).
-    """
-    la = log_pred + log_lik
-    z = _lse(la[:, None])[0]
-    if not np.isfinite(z):
-        return log_pred - _lse(log_pred[:, None])[0]
-    return la - z
+@numba.njit(cache=True)
+def _lse_vec(b: np.ndarray) -> float:
+    """``log(sum(exp(b)))`` of a ``[K]`` vector shifted by its max; all ``-inf`` gives ``-inf``."""
+    top = b.max()
+    shift = top if np.isfinite(top) else 0.0
+    return shift + np.log(np.exp(b - shift).sum())
 
 
-def _lse(b: np.ndarray) -> np.ndarray:
-    """``log(sum(exp(b), axis=0))`` of a ``[K, M]`` array, shifted by the column max.
-
-    A column of only ``-inf`` (e.g. a state no other state moves to) gives
-    ``-inf``, not NaN.
-    """
-    top = b.max(axis=0)
-    shift = np.where(np.isfinite(top), top, 0.0)
-    with np.errstate(divide="ignore"):
-        return shift + np.log(np.exp(b - shift).sum(axis=0))
+@numba.njit(cache=True)
+def _forward_kernel(prior: np.ndarray, log_a: np.ndarray, ll: np.ndarray) -> np.ndarray:
+    """The recursion of :func:`forward_filter`, compiled: ``[T, K]`` normalised log filtered
+    probabilities. An observation impossible under every state (all emission
+    log-likelihoods ``-inf``) carries no information: the prediction is kept instead of
+    dividing zero by zero (which made every later step NaN); a state no other state
+    moves to gets ``-inf``, not NaN."""
+    n, k = ll.shape
+    out = np.empty((n, k))
+    pred = prior.copy()
+    col = np.empty(k)
+    for t in range(n):
+        if t > 0:
+            for j in range(k):
+                for i in range(k):
+                    col[i] = out[t - 1, i] + log_a[i, j]
+                pred[j] = _lse_vec(col)
+        la = pred + ll[t]
+        z = _lse_vec(la)
+        if np.isfinite(z):
+            out[t] = la - z
+        else:  # no state can emit x_t: keep the prediction
+            out[t] = pred - _lse_vec(pred)
+    return out
 
 
 def filtered_state_probs(p: HmmParams, x: np.ndarray) -> np.ndarray:
