@@ -33,7 +33,10 @@ TRADE_CODE, TRADE_DAY = "600000.SH", pd.Timestamp("2019-02-01")
 
 @pytest.fixture
 def client(tdx_api_server: TdxApiServer) -> TdxApiClient:
-    c = TdxApiClient(tdx_api_server.url, timeout=5, retries=2, backoff_s=0.01, max_rps=0)
+    # generous: the local server is Python and CI's 2 cores are busy; the timeout tests use
+    # their own short-timeout client
+    c = TdxApiClient(tdx_api_server.url, timeout=60, long_timeout=120, retries=2, backoff_s=0.01,
+                     max_rps=0)
     yield c
     c.close()
 
