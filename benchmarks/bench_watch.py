@@ -73,13 +73,20 @@ def build_store(home: Path, data_dir: Path, codes: list[str]) -> MarketStore:
 
 
 class _Timed:
-    """Wraps a source: the wall time each poll starts (the first holding's fetch at a new
-    clock time) and the wall seconds spent fetching, per poll."""
+    """Wraps a source: per poll (one replay-clock time), the wall time its first fetch
+    started and the wall seconds from then to its last fetch's end (the live loop fetches
+    holdings on several threads, so per-fetch times would overlap)."""
 
     def __init__(self, inner, first: str) -> None:
         self.inner, self.first = inner, first
         self.name, self.live = inner.name, inner.live
-        self.polls: list[list[float]] = []          # [start, seconds fetching]
+        self._span: dict[object, list[float]] = {}  # clock time -> [start, end]
+        self._lock = threading.Lock()
+
+    @property
+    def polls(self) -> list[list[float]]:
+        """``[start, seconds fetching]`` per poll, in time order."""
+        return sorted([a, b - a] for a, b in self._span.values())
 
     def history(self, *a):
         return self.inner.history(*a)
@@ -92,10 +99,11 @@ class _Timed:
 
     def minute_bars(self, code: str, day, now):
         t0 = time.perf_counter()
-        if code == self.first:
-            self.polls.append([t0, 0.0])
         out = self.inner.minute_bars(code, day, now)
-        self.polls[-1][1] += time.perf_counter() - t0
+        t1 = time.perf_counter()
+        with self._lock:
+            span = self._span.setdefault(now, [t0, t1])
+            span[0], span[1] = min(span[0], t0), max(span[1], t1)
         return out
 
 
