@@ -10,6 +10,7 @@ from rich.table import Table
 from tzero.cli import _print_json, _progress, _settings, _store, app, out
 from tzero.errors import TzeroError
 from tzero.fmt import count, num, pct
+from tzero.training.executor import EXECUTOR_HELP, make_executor
 
 
 def compare_table(res: dict) -> Table:
@@ -63,6 +64,7 @@ def compare(universe: str = typer.Option("CSI_300", "--universe", help="universe
                                        help="reuse cached forecasts of an identical fit"),
             jobs: int = typer.Option(os.cpu_count() or 1, "--jobs",
                                      help="processes of the per-stock fits"),
+            executor: str = typer.Option(None, "--executor", help=EXECUTOR_HELP),
             as_json: bool = typer.Option(False, "--json", help="print the whole result as JSON")
             ) -> None:
     """Every model of the table and the baselines on one walk-forward split, judged and stored.
@@ -92,6 +94,7 @@ def compare(universe: str = typer.Option("CSI_300", "--universe", help="universe
     if sample is not None and sample < 2:
         raise TzeroError(f"--sample must be at least 2 stocks, got {sample}")
     s = _settings()
+    ex = make_executor(s, jobs, executor)
     engine, Session = open_app_store(s.app_db_url)
     total = len(names or known) + len(BASELINES)
     try:
@@ -105,9 +108,10 @@ def compare(universe: str = typer.Option("CSI_300", "--universe", help="universe
 
             res = run_compare(Session, _store(s), s, universe, models=names, start=start_d, end=end_d,
                               fast=fast, refit=refit, sample_size=sample, use_cache=cache,
-                              n_jobs=jobs, progress=note)
+                              n_jobs=jobs, progress=note, executor=ex)
     finally:
         engine.dispose()
+        ex.close()
     if as_json:
         _print_json(res)
         return

@@ -31,6 +31,7 @@ from tzero.cli import (
     out,
 )
 from tzero.errors import ModelError, TzeroError
+from tzero.training.executor import EXECUTOR_HELP, check_executor_name, make_executor
 
 
 def _task_progress(pb: Progress, task: TaskID) -> Callable[[str, int, int], None]:
@@ -84,12 +85,14 @@ def train(symbols: list[str] = typer.Option(None, "--symbols", help="local model
           fast: bool = typer.Option(True, "--fast/--full", help="quick config (default) or full"),
           lstm_history: int = typer.Option(None, help="per-stock LSTM: most recent sessions used"),
           jobs: int = typer.Option(os.cpu_count() or 1, help="local models: stocks fitted in parallel"),
+          executor: str = typer.Option(None, "--executor", help=EXECUTOR_HELP),
           as_json: bool = typer.Option(False, "--json")) -> None:
     """Train models, gate them and make the ones that pass current (one registry).
 
     A stock whose fit fails is that stock's failed run (one line each under the
     table, ``status: failed`` with its ``reason`` in ``--json``); the others are
-    trained, gated and stored. Exit code 1 when any run failed.
+    trained, gated and stored. Exit code 1 when any run failed. ``--executor ray``
+    fits the stocks of local models as Ray tasks (same seeds, same numbers).
     """
     from tzero.market import calendar
     from tzero.models import table
@@ -101,20 +104,22 @@ def train(symbols: list[str] = typer.Option(None, "--symbols", help="local model
     specs = [table.get_spec(n) for n in names]
     d0 = calendar.to_date(start, field="--start") if start else None
     d1 = calendar.to_date(end, field="--end") if end else None
-    engine, Session = _db(s)
     rows = []
-    try:
-        with _progress(as_json) as pb:
-            for spec in specs:
-                task = pb.add_task(f"train {spec.name}", total=None)
-                codes = _codes(symbols) if spec.scope == "local" else None
-                rows += train_model(Session, _store(s), spec.name, symbols=codes,
-                                    universe=universe or s.universe, fast=fast, seed=s.seed,
-                                    start=d0, end=d1, history=lstm_history, n_jobs=jobs,
-                                    max_versions=s.max_versions, data_dir=s.data_dir, tdx_dir=s.tdx_dir,
-                                    progress=_task_progress(pb, task))
-    finally:
-        engine.dispose()
+    with make_executor(s, jobs, executor) as ex:
+        engine, Session = _db(s)
+        try:
+            with _progress(as_json) as pb:
+                for spec in specs:
+                    task = pb.add_task(f"train {spec.name}", total=None)
+                    codes = _codes(symbols) if spec.scope == "local" else None
+                    rows += train_model(Session, _store(s), spec.name, symbols=codes,
+                                        universe=universe or s.universe, fast=fast, seed=s.seed,
+                                        start=d0, end=d1, history=lstm_history, n_jobs=jobs,
+                                        max_versions=s.max_versions, data_dir=s.data_dir,
+                                        tdx_dir=s.tdx_dir, progress=_task_progress(pb, task),
+                                        executor=ex)
+        finally:
+            engine.dispose()
     failed = [r for r in rows if r.status == "failed"]
     if as_json:
         _print_json([r.as_dict() for r in rows])
@@ -229,6 +234,7 @@ def evaluate(model: str = typer.Option(..., "--model", help="a daily model of `t
              fast: bool = typer.Option(True, "--fast/--full", help="quick config (default) or full"),
              lstm_history: int = typer.Option(None, help="per-stock LSTM: most recent sessions used"),
              jobs: int = typer.Option(os.cpu_count() or 1, help="local models: stocks fitted in parallel"),
+             executor: str = typer.Option(None, "--executor", help=EXECUTOR_HELP),
              as_json: bool = typer.Option(False, "--json")) -> None:
     """Out-of-sample metrics of one model next to the naive baselines.
 
@@ -241,6 +247,8 @@ def evaluate(model: str = typer.Option(..., "--model", help="a daily model of `t
     spec = table.get_spec(model)
     if spec.frequency != "daily":
         raise TzeroError(f"--model {model} is an intraday model; use `tzero backtest --strategy t0`")
+    if executor is not None:
+        check_executor_name(executor)
     if universe:
         from tzero.backtest.xs_run import evaluate_universe_model
         s = _settings()
@@ -256,8 +264,9 @@ def evaluate(model: str = typer.Option(..., "--model", help="a daily model of `t
             engine.dispose()
         _print_json(res) if as_json else out.print(_xs_table(model, universe, res))
         return
-    _evaluate_local(spec, symbols, start or "2022-11-18", end or "2023-02-17", fast, lstm_history,
-                    jobs, as_json)
+    with make_executor(_settings(), jobs, executor) as ex:
+        _evaluate_local(spec, symbols, start or "2022-11-18", end or "2023-02-17", fast,
+                        lstm_history, jobs, as_json, ex)
 
 
 def _xs_table(model: str, universe: str, res: dict) -> Table:
@@ -275,7 +284,7 @@ def _xs_table(model: str, universe: str, res: dict) -> Table:
     return t
 
 
-def _evaluate_local(spec, symbols, start, end, fast, lstm_history, jobs, as_json) -> None:
+def _evaluate_local(spec, symbols, start, end, fast, lstm_history, jobs, as_json, ex) -> None:
     from tzero.backtest.evaluate import evaluate as run_eval
     from tzero.signals.engine import load_panel, make_model
     if spec.scope != "local" or spec.requires:
@@ -286,7 +295,7 @@ def _evaluate_local(spec, symbols, start, end, fast, lstm_history, jobs, as_json
         task = pb.add_task(f"evaluating {spec.name}", total=None)
         res = run_eval(lambda: make_model(spec.name, fast=fast, seed=s.seed, history=lstm_history),
                        panel, start, end, progress=lambda d, t: pb.update(task, completed=d, total=t),
-                       fit_kwargs={"n_jobs": jobs})
+                       fit_kwargs={"n_jobs": jobs, "executor": ex})
     res.pop("rows")
     if as_json:
         _print_json(res)

@@ -8,12 +8,15 @@ runs every variant of both strategies on the shared data, stores the verdicts
 
 from __future__ import annotations
 
+import os
+
 import typer
 from rich.table import Table
 
 from tzero.cli import _codes, _print_json, _settings, _store, app, err, out
 from tzero.errors import TzeroError
 from tzero.fmt import count, num, pct
+from tzero.training.executor import EXECUTOR_HELP, make_executor
 
 research_app = typer.Typer(no_args_is_help=True, help="Out-of-sample research: every variant, judged.")
 app.add_typer(research_app, name="research")
@@ -133,22 +136,27 @@ def research_report(strategies: str = typer.Option("t0,topk,daily", "--strategie
                     symbols: list[str] = typer.Option(None, "--symbols",
                                                       help="daily: the holdings (default: the "
                                                            "10 default holdings)"),
+                    jobs: int = typer.Option(None, "--jobs", help="daily: (holding, window) "
+                                             "fits at once (default: 2, or fewer cores)"),
+                    executor: str = typer.Option(None, "--executor", help=EXECUTOR_HELP),
                     as_json: bool = typer.Option(False, "--json")) -> None:
     """Run every variant, judge it (fail = block), store the verdicts, write the HTML report.
 
     A model fit that fails on one series in one window is recorded (one line each
-    under the tables, ``failures`` in ``--json``) and the run goes on.
+    under the tables, ``failures`` in ``--json``) and the run goes on. ``--executor
+    ray`` runs the daily family's (holding, window) fits as Ray tasks.
     """
     from tzero.market import calendar
     from tzero.research.run import run_research, write_outputs
 
     s = _settings()
     names = tuple(x.strip() for x in strategies.split(",") if x.strip())
-    run = run_research(s, strategies=names,
-                       start=calendar.to_date(start, field="--start") if start else None,
-                       end=calendar.to_date(end, field="--end") if end else None,
-                       codes=_codes(symbols) if symbols else None,
-                       progress=None if as_json else lambda m: err.print(m))
+    with make_executor(s, jobs or max(1, min(2, os.cpu_count() or 1)), executor) as ex:
+        run = run_research(s, strategies=names,
+                           start=calendar.to_date(start, field="--start") if start else None,
+                           end=calendar.to_date(end, field="--end") if end else None,
+                           codes=_codes(symbols) if symbols else None,
+                           progress=None if as_json else lambda m: err.print(m), executor=ex)
     run.compare = _latest_compare(s)
     paths = write_outputs(run, s.reports_dir / "research")
     if as_json:

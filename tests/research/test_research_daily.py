@@ -13,6 +13,7 @@ from tzero.backtest import gates
 from tzero.backtest.costs import CostModel
 from tzero.backtest.walkforward import Window
 from tzero.research import daily as rd
+from tzero.research import daily_paths
 
 #: A 2-epoch, 8-unit LSTM without CV: fits in about a second, same code path.
 TINY = dict(mode="fast", cv=False, params={"lr": 1e-3, "hidden_size": 8, "epochs": 2,
@@ -133,8 +134,8 @@ def test_paths_equal_the_models_own_predict(moutai) -> None:
     pred = hfq.iloc[:700].reset_index(drop=True)
     when = pd.DatetimeIndex(pred["trade_time"].iloc[[620, 650, 699]])
     a, h = ArimaForecaster().fit(fit), HmmForecaster().fit(fit)
-    pa = rd._arima_path(a, "600519.SH", pred, when)
-    ph = rd._hmm_path(h, "600519.SH", pred, when)
+    pa = daily_paths.arima_path(a, "600519.SH", pred, when)
+    ph = daily_paths.hmm_path(h, "600519.SH", pred, when)
     for t in when:
         fa, fh = a.predict(pred, t), h.predict(pred, t)
         assert pa[t] == pytest.approx(float(fa["prob_up"].iloc[-1]), abs=1e-12)

@@ -51,18 +51,18 @@ extras (``deviation`` for ARIMA).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
-import multiprocessing as mp
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, ClassVar, Literal, Self
 
 import pandas as pd
 
 from tzero.errors import ModelError
+from tzero.training.executor import Executor, LocalExecutor
 
 FORECAST_COLUMNS = [
     "ts_code", "as_of", "step", "mean", "cum_mean", "std",
@@ -309,14 +309,14 @@ class LocalForecaster(Forecaster):
 
     def _fit(self, panel: pd.DataFrame, *, universe: pd.DataFrame | None = None, n_jobs: int = 1,
              progress: Callable[[str, int, int], None] | None = None, errors: str = "raise",
-             **kwargs: Any) -> None:
+             executor: Executor | None = None, **kwargs: Any) -> None:
         # **kwargs only keeps the signature compatible with Forecaster._fit; an
         # option the fitting loop does not know is still a TypeError
         if kwargs:
             raise TypeError(f"{type(self).__qualname__}._fit() got an unexpected keyword "
                             f"argument {next(iter(kwargs))!r}")
         self.models_, self.errors_ = fit_series(self, panel, n_jobs=n_jobs, progress=progress,
-                                                errors=errors)
+                                                errors=errors, executor=executor)
         self._after_fit()
 
     def _predict(self, panel: pd.DataFrame, as_of: Any) -> pd.DataFrame:
@@ -371,26 +371,32 @@ class LocalForecaster(Forecaster):
 # ------------------------------------------------------------------ the loop
 def fit_series(model: LocalForecaster, panel: pd.DataFrame, *, n_jobs: int = 1,
                progress: Callable[[str, int, int], None] | None = None,
-               errors: str = "raise") -> tuple[dict[str, Any], dict[str, str]]:
+               errors: str = "raise", executor: Executor | None = None
+               ) -> tuple[dict[str, Any], dict[str, str]]:
     """Fit ``model`` on every series of ``panel``: the one loop over ``ts_code``.
 
     Args:
-        model: A local forecaster (its config is sent to the workers).
+        model: A local forecaster (its class and config are sent to the workers).
         panel: Bars of one or more series.
-        n_jobs: Series fitted at once in worker processes (spawned, one torch
-            thread each: small models do not use two threads well, so two
-            processes on two cores fit about twice as fast). Results do not
-            depend on ``n_jobs``: each series is fitted from its own seed.
-        progress: ``progress(ts_code, done, total)``: for a single series,
-            the model's own progress within it (e.g. epochs); for several,
-            series finished so far (serial or parallel alike).
+        n_jobs: Series fitted at once in worker processes when no ``executor`` is
+            given (:class:`~tzero.training.executor.LocalExecutor`: spawned, one
+            torch thread each: small models do not use two threads well, so two
+            processes on two cores fit about twice as fast).
+        progress: ``progress(ts_code, done, total)``: for a single series fitted
+            in this process, the model's own progress within it (e.g. epochs);
+            otherwise series finished so far (serial, pool or Ray alike).
         errors: ``raise`` stops at the first series that cannot be fitted;
             ``collect`` skips it, logs it and records why (one line) so the
             other series go on. Any recoverable error of one series' fit
             (:func:`recoverable`: a ``ModelError``, numpy's ``LinAlgError``,
-            SciPy's ``ValueError``, statsforecast or torch errors) is that
-            series' failure; with ``raise`` it is re-raised as a ``ModelError``
-            naming the series. Out of memory and a dead worker end the loop.
+            SciPy's ``ValueError``, statsforecast or torch errors, and under Ray a
+            worker that died more than ``max_retries`` times) is that series'
+            failure; with ``raise`` it is re-raised as a ``ModelError`` naming
+            the series. Out of memory and a broken local pool end the loop.
+        executor: Where the series are fitted (:mod:`tzero.training.executor`:
+            the local pool, or a Ray cluster); None: ``LocalExecutor(n_jobs)``.
+            Results do not depend on it, nor on ``n_jobs``: each series is
+            fitted by a fresh model of the same config, from its own seed.
 
     Returns:
         ``(fitted by ts_code, errors by ts_code)``, both sorted by ts_code.
@@ -419,18 +425,16 @@ def fit_series(model: LocalForecaster, panel: pd.DataFrame, *, n_jobs: int = 1,
             failed[code] = failure_reason(err)
             log.info("%s: %s not fitted: %s", model.name, code, failed[code])
 
-    if n_jobs <= 1 or len(groups) <= 1:
+    ex = executor if executor is not None else LocalExecutor(n_jobs)
+    if ex.runs_in_process(len(groups)):
         _fit_serial(model, groups, keep, progress)
         return fitted, failed
-    ctx = mp.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(n_jobs, len(groups)), mp_context=ctx,
-                             initializer=_worker_init) as pool:
-        futs = {pool.submit(_fit_worker, type(model), model.config, code, bars): code
-                for code, bars in groups}
-        for i, fut in enumerate(as_completed(futs)):
-            keep(futs[fut], fut.result)
+    with contextlib.closing(ex.map(_fit_worker, groups, shared=(type(model), model.config))) as run:
+        for i, res in enumerate(run):       # as each finishes; closing cancels the rest
+            code = groups[res.index][0]
+            keep(code, res.get)
             if progress:
-                progress(futs[fut], i + 1, len(groups))
+                progress(code, i + 1, len(groups))
     return dict(sorted(fitted.items())), dict(sorted(failed.items()))
 
 
@@ -451,11 +455,9 @@ def _fit_serial(model: LocalForecaster, groups: list[tuple[str, pd.DataFrame]],
             progress(code, i + 1, len(groups))
 
 
-def _worker_init() -> None:
-    import torch
-
-    torch.set_num_threads(1)
-
-
-def _fit_worker(cls: type[LocalForecaster], config: Any, code: str, bars: pd.DataFrame) -> Any:
+def _fit_worker(group: tuple[str, pd.DataFrame],
+                model: tuple[type[LocalForecaster], Any]) -> Any:
+    """One series' fit in a worker: a fresh model of the class and config (the fan-out's
+    shared input), so the result depends on nothing the worker fitted before."""
+    (code, bars), (cls, config) = group, model
     return cls(config)._fit_series(code, bars, None)

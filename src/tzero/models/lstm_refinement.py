@@ -109,7 +109,9 @@ class LstmRefinement(LocalForecaster):
         if shared is not None:
             self.bind({LstmShared.name: shared})
         self._shared()
-        # the bound shared model lives in this process only: fit the stocks here (cheap)
+        # the bound shared model lives in this process only: fit the stocks here (cheap),
+        # whatever executor the caller chose
+        kw.pop("executor", None)
         super()._fit(panel, universe=universe, n_jobs=1, **kw)
 
     # ---------------------------------------------------------------- inputs

@@ -36,6 +36,7 @@ from tzero.data.appdb import TrainingFailure, TrainingRun
 from tzero.errors import ModelError
 from tzero.models.base import Forecaster, LocalForecaster
 from tzero.registry import gate, versions
+from tzero.training.executor import Executor
 from tzero.training.metrics import gate_metrics
 
 #: Holdout sessions of the generic holdout (≈ 3 months, spec 004 §3.4).
@@ -202,7 +203,8 @@ def train_and_publish(Session_: sessionmaker, model: Forecaster, panel: pd.DataF
                       progress: Callable[[str, int, int], None] | Callable[[int, int], None]
                       | None = None,
                       model_factory: Callable[[], Forecaster] | None = None,
-                      fit_kwargs: dict | None = None) -> list[Published]:
+                      fit_kwargs: dict | None = None,
+                      executor: Executor | None = None) -> list[Published]:
     """Fit ``model`` on ``panel`` and publish one version per key.
 
     Local models are fitted per series (the one loop, ``n_jobs`` processes)
@@ -222,6 +224,11 @@ def train_and_publish(Session_: sessionmaker, model: Forecaster, panel: pd.DataF
         fit_kwargs: Extra keyword arguments of ``fit`` (e.g. ``static`` features).
         progress: The ``progress`` option of ``fit``: ``(ts_code, done, total)`` for
             local models, ``(epoch, epochs)`` for a global model.
+        executor: Local models: where the per-series fits run (None: the local pool
+            of ``n_jobs``; :mod:`tzero.training.executor`). Every series' fit is
+            back in this process before anything is published, so a series whose
+            task failed (after the executor's bounded retries) is a failed run and
+            no version of it reaches the registry.
 
     Raises:
         ModelError: a global model without ``universe_name``.
@@ -244,7 +251,8 @@ def train_and_publish(Session_: sessionmaker, model: Forecaster, panel: pd.DataF
     ids = {k: start_run(Session_, model.name, k, training_type, trigger_type,
                         _day(spans, k, "min"), _day(spans, k, "max"), snap) for k in keys}
     try:
-        model.fit(sub, n_jobs=n_jobs, errors="collect", progress=progress, **(fit_kwargs or {}))
+        model.fit(sub, n_jobs=n_jobs, errors="collect", progress=progress, executor=executor,
+                  **(fit_kwargs or {}))
         errors = dict(model.errors_)
     except Exception as exc:  # a crash of the fit fails every run of the batch
         errors = {k: f"{type(exc).__name__}: {exc}" for k in keys}

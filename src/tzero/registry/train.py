@@ -28,6 +28,7 @@ from tzero.errors import ModelError, StoreError
 from tzero.models import table
 from tzero.registry import versions
 from tzero.registry.publish import Published, train_and_publish
+from tzero.training.executor import Executor
 
 #: Sessions of history read before a global model's first sample (windows, features).
 WARMUP_SESSIONS = 130
@@ -140,7 +141,8 @@ def train_model(Session_: sessionmaker, store: MarketStore, name: str, *, symbol
                 universe: str = "CSI_300", fast: bool = True, seed: int = 42, start=None, end=None,
                 history: int | None = None, n_jobs: int = 1, max_versions: int = versions.MAX_VERSIONS,
                 data_dir: Path | None = None, tdx_dir: Path | None = None,
-                progress: Callable[[str, int, int], None] | None = None) -> list[Published]:
+                progress: Callable[[str, int, int], None] | None = None,
+                executor: Executor | None = None) -> list[Published]:
     """Train model ``name`` and publish it through the gate (see the module docstring).
 
     Args:
@@ -148,6 +150,8 @@ def train_model(Session_: sessionmaker, store: MarketStore, name: str, *, symbol
         universe: global models: the universe to train on; models that
             require a global one read its current version under this key.
         fast: the quick config. start, end: the training data range.
+        n_jobs, executor: local models: where the per-stock fits run (None: the
+            local pool of ``n_jobs`` processes; :mod:`tzero.training.executor`).
 
     Raises:
         ModelError: unknown model, no symbols for a local model, or a required
@@ -193,4 +197,4 @@ def train_model(Session_: sessionmaker, store: MarketStore, name: str, *, symbol
         snap["per_stock_mode"] = model.config.per_stock_mode
     return train_and_publish(Session_, model, panel, keys=list(symbols), config_snapshot=snap,
                              training_type="fast" if fast else "full", max_versions=max_versions,
-                             n_jobs=n_jobs, progress=progress)
+                             n_jobs=n_jobs, progress=progress, executor=executor)

@@ -68,6 +68,7 @@ from tzero.research.yardstick import (
     measure,
     sample_books,
 )
+from tzero.training.executor import Executor
 
 log = logging.getLogger(__name__)
 
@@ -197,7 +198,7 @@ def run_compare(Session_, store, settings, universe: str = "CSI_300", *,
                 models: list[str] | None = None, start="2019-01-02", end=None, fast: bool = True,
                 refit: str | None = None, sample_size: int | None = None, use_cache: bool = True,
                 n_jobs: int = 1, progress: Progress | None = None, save: bool = True,
-                meta: bool = True) -> dict:
+                meta: bool = True, executor: Executor | None = None) -> dict:
     """Compare every model (or ``models``) and the baselines on ``universe`` over ``start..end``.
 
     Args:
@@ -212,9 +213,11 @@ def run_compare(Session_, store, settings, universe: str = "CSI_300", *,
         sample_size: members a per-stock model is fitted on (None: 30 with
             ``fast``, every member otherwise).
         use_cache: reuse cached forecasts (:func:`cache_key`).
-        n_jobs: processes of the per-stock loop.
+        n_jobs: processes of the per-stock loop (without ``executor``).
         save: store verdicts, the run and the sample's scores.
         meta: meta-label each ranking model's entries (:mod:`tzero.research.compare_meta`).
+        executor: where the per-stock fits run (:mod:`tzero.training.executor`; None:
+            the local pool of ``n_jobs``). The forecasts, so the cache key, do not depend on it.
 
     Returns:
         The JSON-safe result: ``run_id, created_at, universe, code_version,
@@ -272,7 +275,7 @@ def run_compare(Session_, store, settings, universe: str = "CSI_300", *,
             try:
                 ms = score_model(spec, data, rng, days, refit=refit, fast=fast, seed=settings.seed,
                                  sample=sample if spec.scope == "local" else None, n_jobs=n_jobs,
-                                 progress=note)
+                                 progress=note, executor=executor)
             except Exception as e:  # one model failing is that model's result, not the run's
                 log.exception("compare: %s failed", spec.name)
                 failed[spec.name] = f"{type(e).__name__}: {e}"

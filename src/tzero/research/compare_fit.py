@@ -39,6 +39,7 @@ from tzero.errors import ModelError
 from tzero.models import table
 from tzero.models.base import FORECAST_COLUMNS, QUANTILE_COLUMNS, failure_reason, recoverable
 from tzero.research.failures import MIN_FIT_SHARE
+from tzero.training.executor import Executor
 
 DEP_SESSIONS = 121
 """Sessions between a required model's fit end and its dependant's (half a year)."""
@@ -114,19 +115,20 @@ def _fit_end(days: pd.DatetimeIndex, first: pd.Timestamp, gap: int, need: int, n
 
 
 def _fit(spec, panel: pd.DataFrame, data, fit_end: pd.Timestamp, *, fast: bool, seed: int,
-         n_jobs: int):
-    """One fitted model of ``spec`` on rows up to ``fit_end`` (global or local)."""
+         n_jobs: int, executor: Executor | None = None):
+    """One fitted model of ``spec`` on rows up to ``fit_end`` (global, or local on ``executor``)."""
     model = spec.make(fast=fast, seed=seed)
     train = panel.loc[panel["trade_time"] <= fit_end]
     if spec.scope == "global":
         return model.fit(train, universe=data.members.loc[data.members.index <= fit_end],
                          static=data.static)
-    return model.fit(train, n_jobs=n_jobs, errors="collect")
+    return model.fit(train, n_jobs=n_jobs, errors="collect", executor=executor)
 
 
 def score_model(spec, data, rng: pd.DatetimeIndex, days: pd.DatetimeIndex, *, refit: str = "none",
                 fast: bool = True, seed: int = 42, sample: list[str] | None = None,
-                n_jobs: int = 1, progress: Callable[[str], None] | None = None) -> ModelScores:
+                n_jobs: int = 1, progress: Callable[[str], None] | None = None,
+                executor: Executor | None = None) -> ModelScores:
     """Fit ``spec``'s model walk-forward and return its as-of forecasts over ``rng``.
 
     Args:
@@ -135,8 +137,10 @@ def score_model(spec, data, rng: pd.DatetimeIndex, days: pd.DatetimeIndex, *, re
         rng: evaluated sessions. days: every stored session (to place the gaps).
         refit: cadence (:func:`blocks`). fast, seed: the model's config.
         sample: the stocks a ``local`` model is fitted and scored on (None: every member).
-        n_jobs: worker processes of the per-series loop.
+        n_jobs: worker processes of the per-series loop (without ``executor``).
         progress: called with a line per fit.
+        executor: where the per-series fits run (:mod:`tzero.training.executor`;
+            None: the local pool of ``n_jobs``).
 
     Returns:
         :class:`ModelScores`.
@@ -158,11 +162,13 @@ def score_model(spec, data, rng: pd.DatetimeIndex, days: pd.DatetimeIndex, *, re
         if spec.requires:
             dep_end = days[int(days.searchsorted(fit_end)) - DEP_SESSIONS]
             deps = {r: _fit(table.get_spec(r), data.panel, data, dep_end, fast=fast, seed=seed,
-                            n_jobs=n_jobs) for r in spec.requires}
+                            n_jobs=n_jobs, executor=executor) for r in spec.requires}
             model = spec.make(fast=fast, seed=seed).bind(deps)
-            model.fit(panel.loc[panel["trade_time"] <= fit_end], n_jobs=n_jobs, errors="collect")
+            model.fit(panel.loc[panel["trade_time"] <= fit_end], n_jobs=n_jobs, errors="collect",
+                      executor=executor)
         else:
-            model = _fit(spec, panel, data, fit_end, fast=fast, seed=seed, n_jobs=n_jobs)
+            model = _fit(spec, panel, data, fit_end, fast=fast, seed=seed, n_jobs=n_jobs,
+                         executor=executor)
         out.fit_seconds += time.perf_counter() - t0
         out.errors.update(getattr(model, "errors_", {}) or {})
         t0 = time.perf_counter()

@@ -66,12 +66,11 @@ Variants (:data:`DAILY_VARIANTS`; the DSR's N counts them):
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
-import multiprocessing as mp
 import os
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -85,6 +84,14 @@ from tzero.models.base import recoverable
 from tzero.models.hmm import HmmForecaster
 from tzero.models.lstm import LstmForecaster
 from tzero.research import failures as fit_failures
+from tzero.research.daily_paths import (
+    HORIZON,
+    arima_path,
+    fit_lstm,
+    hmm_path,
+    lstm_path,
+    momentum_path,
+)
 from tzero.research.daily_sim import (  # noqa: F401  (the simulator's names, re-exported)
     BASE_VALUE_CNY,
     DailyMarket,
@@ -92,11 +99,10 @@ from tzero.research.daily_sim import (  # noqa: F401  (the simulator's names, re
     daily_market,
     simulate_timing,
 )
+from tzero.training.executor import Executor, LocalExecutor
 
 log = logging.getLogger(__name__)
 
-#: Forecast horizon in sessions (the label horizon of the daily models).
-HORIZON = 5
 #: Walk-forward sessions: train part, smallest train part accepted, test part, gap.
 DAILY_TRAIN, DAILY_MIN_TRAIN, DAILY_TEST, DAILY_GAP = 480, 250, 121, HORIZON
 #: Bars before a train part given to the fit for feature warm-up (LSTM: 93 rows).
@@ -184,72 +190,6 @@ def targets(forecast: np.ndarray, variant: DailyVariant) -> np.ndarray:
 
 
 # -------------------------------------------------------------------------- forecasts
-def _fit_lstm(bars: pd.DataFrame, lstm_config, seed: int):
-    cfg = lstm_config if lstm_config is not None else LstmForecaster.default_config(True, seed)
-    return LstmForecaster(cfg).fit(bars)
-
-
-def _lstm_path(model, bars: pd.DataFrame) -> pd.Series:
-    """``prob_up`` at every session of ``bars`` (window ending there; data ≤ t only)."""
-    pw = model.predict_windows(bars)
-    return pd.Series(pw["prob_up"].to_numpy(float), index=pd.DatetimeIndex(pw["trade_time"]))
-
-
-def _arima_path(model, code: str, bars: pd.DataFrame, when: pd.DatetimeIndex) -> pd.Series:
-    """ARIMA ``prob_up`` of the 5-session return at each ``when`` session.
-
-    Equals ``model.predict(bars, t)`` (step :data:`HORIZON`) for each t: the same
-    fixed model filtered over the last ``window`` log returns up to t.
-    """
-    cfg = model.config
-    t_idx = pd.DatetimeIndex(bars["trade_time"])
-    y_all = np.diff(np.log(bars["close"].to_numpy(float)))
-    pos = t_idx.get_indexer(when)
-    out = np.full(len(when), np.nan)
-    for k, i in enumerate(pos):
-        if i < cfg.min_obs:           # predict needs min_obs returns up to t
-            continue
-        y = y_all[:i][-cfg.window:]
-        out[k] = float(model.forecast_returns(code, y)["prob_up"].iloc[HORIZON - 1])
-    return pd.Series(out, index=when)
-
-
-def _hmm_path(model, code: str, bars: pd.DataFrame, when: pd.DatetimeIndex) -> pd.Series:
-    """HMM ``prob_up`` of the 5-session return at each ``when`` session.
-
-    One forward filter over the features of ``bars`` (causal: row t uses
-    observations ≤ t). It equals ``model.predict(bars, t)`` while ``bars``
-    holds at most ``window`` observations (the caller passes fewer).
-    """
-    from tzero.models.hmm import filtered_state_probs, forecast_from_probs, hmm_features
-
-    cfg = model.config
-    close, vol = bars["close"].to_numpy(float), bars["volume"].to_numpy(float)
-    with np.errstate(divide="ignore", invalid="ignore"):   # the rows hmm_features keeps
-        r = pd.Series(np.log(close)).diff()
-        v = pd.Series(vol, dtype=float)
-        x3 = np.column_stack([r, r.rolling(cfg.vol_window).std(),
-                              np.log(v / v.shift(1).rolling(cfg.volume_window).mean())])
-    keep = np.isfinite(x3).all(axis=1)
-    x = hmm_features(close, vol, cfg.vol_window, cfg.volume_window)
-    p = model.models_[code]
-    probs = filtered_state_probs(p, x)
-    row = np.cumsum(keep) - 1                        # feature row of each bar (valid up to t)
-    t_idx = pd.DatetimeIndex(bars["trade_time"])
-    out = np.full(len(when), np.nan)
-    for k, i in enumerate(t_idx.get_indexer(when)):
-        if i < 0 or row[i] + 1 < cfg.min_obs:
-            continue
-        out[k] = float(forecast_from_probs(p, probs[row[i]], HORIZON)["prob_up"].iloc[-1])
-    return pd.Series(out, index=when)
-
-
-def _momentum_path(bars: pd.DataFrame) -> pd.Series:
-    """The last 5-session return (decimal) at every session (close_t / close_{t−5} − 1)."""
-    c = bars["close"].astype(float)
-    return pd.Series((c / c.shift(HORIZON) - 1).to_numpy(), index=pd.DatetimeIndex(bars["trade_time"]))
-
-
 def _window_fit(code: str, bars: pd.DataFrame, w: Window, models: tuple[str, ...], lstm_config,
                 seed: int, hmm_config=None) -> tuple[pd.DataFrame, list[dict]]:
     """Forecasts of one symbol in one window: its test sessions (oos) and train sessions (is).
@@ -273,12 +213,12 @@ def _window_fit(code: str, bars: pd.DataFrame, w: Window, models: tuple[str, ...
     oos_days = pt[(pt >= w.test_start) & (pt <= w.test_end)]
     when = is_days.append(oos_days)
     fc = pd.DataFrame(index=when)
-    fc["momentum"] = _momentum_path(pred).reindex(when)
+    fc["momentum"] = momentum_path(pred).reindex(when)
     hmm_cfg = hmm_config if hmm_config is not None else HmmForecaster.default_config(seed=seed)
     fitters = {
-        LSTM: lambda: _lstm_path(_fit_lstm(fit_bars, lstm_config, seed), pred).reindex(when),
-        ARIMA: lambda: _arima_path(ArimaForecaster().fit(fit_bars), code, pred, when),
-        HMM: lambda: _hmm_path(HmmForecaster(hmm_cfg).fit(fit_bars), code, pred, when),
+        LSTM: lambda: lstm_path(fit_lstm(fit_bars, lstm_config, seed), pred).reindex(when),
+        ARIMA: lambda: arima_path(ArimaForecaster().fit(fit_bars), code, pred, when),
+        HMM: lambda: hmm_path(HmmForecaster(hmm_cfg).fit(fit_bars), code, pred, when),
     }
     failed: list[dict] = []
     for name in models:
@@ -337,39 +277,46 @@ def symbol_forecasts(code: str, bars: pd.DataFrame, windows: list[Window], *,
     return _with_failures([f for f, _ in done], [x for _, bad in done for x in bad])
 
 
-def _worker(args) -> pd.DataFrame:
-    code, bars, windows, models, lstm_config, seed, hmm_config = args
-    return symbol_forecasts(code, bars, windows, models=models, lstm_config=lstm_config, seed=seed,
-                            hmm_config=hmm_config)
+def _window_task(task: tuple[str, int], shared: tuple) -> tuple[pd.DataFrame, list[dict]]:
+    """One (symbol, window) fit of :func:`walk_forward_forecasts` (a task of the executor)."""
+    import torch
+
+    torch.set_num_threads(1)
+    (code, k), (bars, windows, models, lstm_config, seed, hmm_config) = task, shared
+    return _window_fit(code, bars[code], windows[k], models, lstm_config, seed, hmm_config)
 
 
 def walk_forward_forecasts(hfq: pd.DataFrame, windows: list[Window], *, models=MODELS,
                            lstm_config=None, seed: int = 42, n_jobs: int = 1,
-                           progress: Progress | None = None, hmm_config=None) -> pd.DataFrame:
-    """:func:`symbol_forecasts` of every symbol of ``hfq``, ``n_jobs`` symbols at once.
+                           progress: Progress | None = None, hmm_config=None,
+                           executor: Executor | None = None) -> pd.DataFrame:
+    """:func:`symbol_forecasts` of every symbol of ``hfq``, one task per (symbol, window)
+    on ``executor`` (None: ``LocalExecutor(n_jobs)``); the bars travel once (the tasks'
+    shared input). Each fit is seeded from ``seed``, parts are joined in (symbol, window)
+    order: the frame does not depend on the executor.
 
     Returns:
         The concatenated long frame (see :func:`symbol_forecasts`), with every
         symbol's failure records in ``attrs["failures"]``.
     """
-    tasks = [(str(c), g.reset_index(drop=True), windows, tuple(models), lstm_config, seed,
-              hmm_config) for c, g in hfq.groupby("ts_code", sort=True)]
-    out = []
-    if n_jobs <= 1 or len(tasks) <= 1:
-        for t in tasks:
-            out.append(_worker(t))
-            _note(progress, f"daily: {t[0]}: forecasts done")
-    else:
-        with ProcessPoolExecutor(max_workers=min(n_jobs, len(tasks)),
-                                 mp_context=mp.get_context("spawn")) as pool:
-            for t, fc in zip(tasks, pool.map(_worker, tasks), strict=True):
-                out.append(fc)
-                _note(progress, f"daily: {t[0]}: forecasts done")
-    failed = [f for fc in out for f in fc.attrs.get("failures", [])]
+    bars = {str(c): g.sort_values("trade_time").reset_index(drop=True)
+            for c, g in hfq.groupby("ts_code", sort=True)}
+    tasks = [(c, k) for c in bars for k in range(len(windows))]
+    parts: list = [None] * len(tasks)
+    left = dict.fromkeys(bars, len(windows))
+    shared = (bars, list(windows), tuple(models), lstm_config, seed, hmm_config)
+    run = (executor or LocalExecutor(n_jobs)).map(_window_task, tasks, shared=shared)
+    with contextlib.closing(run):
+        for res in run:                    # as each finishes; a fatal error ends the run
+            parts[res.index], code = res.get(), tasks[res.index][0]
+            left[code] -= 1
+            if not left[code]:
+                _note(progress, f"daily: {code}: forecasts done")
+    failed = [f for _, bad in parts for f in bad]
     for f in failed:
         _note(progress, f"daily: {f['series']}: {f['model']} window {f['window']} failed: "
                         f"{f['reason']}")
-    return _with_failures(out, failed)
+    return _with_failures([f for f, _ in parts], failed)
 
 
 def _note(progress: Progress | None, msg: str) -> None:
@@ -508,8 +455,8 @@ def daily_windows(sessions: pd.DatetimeIndex, start) -> list[Window]:
 def run_daily_bars(raw: pd.DataFrame, hfq: pd.DataFrame, *, start="2019-01-01", end=None,
                    variants=DAILY_VARIANTS, models=MODELS, lstm_config=None, seed: int = 42,
                    costs: CostModel | None = None, n_jobs: int = 1,
-                   progress: Progress | None = None,
-                   hmm_config=None) -> tuple[list[dict], pd.DataFrame]:
+                   progress: Progress | None = None, hmm_config=None,
+                   executor: Executor | None = None) -> tuple[list[dict], pd.DataFrame]:
     """The daily family on given bars: forecasts, book runs, metrics.
 
     A model that cannot be fitted on one holding in one window leaves that
@@ -524,7 +471,8 @@ def run_daily_bars(raw: pd.DataFrame, hfq: pd.DataFrame, *, start="2019-01-01", 
         variants, models, lstm_config, seed, hmm_config: what is tried and how
             it is fitted.
         costs: the cost model (default ``CostModel()``).
-        n_jobs: symbols fitted at once (processes).
+        n_jobs: (symbol, window) fits at once (processes) without ``executor``.
+        executor: where the fits run (:mod:`tzero.training.executor`; None: local).
 
     Returns:
         ``(rows, forecasts)``: rows as :func:`summarise` plus ``failures`` and
@@ -541,7 +489,8 @@ def run_daily_bars(raw: pd.DataFrame, hfq: pd.DataFrame, *, start="2019-01-01", 
                     f"{DAILY_TRAIN}/{DAILY_GAP}/{DAILY_TEST}, test {windows[0].test_start.date()}"
                     f"..{windows[-1].test_end.date()}")
     fc = walk_forward_forecasts(hfq, windows, models=models, lstm_config=lstm_config, seed=seed,
-                                n_jobs=n_jobs, progress=progress, hmm_config=hmm_config)
+                                n_jobs=n_jobs, progress=progress, hmm_config=hmm_config,
+                                executor=executor)
     codes = sorted(raw["ts_code"].unique())
     market = daily_market(raw, sessions, codes)
     rows = simulate_variants(fc, market, variants, costs)
@@ -563,7 +512,8 @@ def _reads(v: DailyVariant) -> tuple[str, ...]:
 
 def run_daily_family(settings, *, codes: list[str] | None = None, start="2019-01-01", end=None,
                      progress: Progress | None = None, n_jobs: int | None = None,
-                     lstm_config=None, hmm_config=None) -> list[dict]:
+                     lstm_config=None, hmm_config=None,
+                     executor: Executor | None = None) -> list[dict]:
     """All daily timing variants on the holdings, walk-forward, out of sample.
 
     Args:
@@ -576,6 +526,8 @@ def run_daily_family(settings, *, codes: list[str] | None = None, start="2019-01
             processes: a script calling this needs the ``if __name__ == "__main__":`` guard.
         lstm_config: LSTM configuration override (tests); None = the served fast LSTM.
         hmm_config: HMM configuration override (tests); None = the default HMM.
+        executor: where the fits run (:mod:`tzero.training.executor`; None: the
+            local pool of ``n_jobs``).
 
     Returns:
         One row per variant, as :func:`tzero.research.t0.summarise`
@@ -594,5 +546,6 @@ def run_daily_family(settings, *, codes: list[str] | None = None, start="2019-01
     jobs = n_jobs if n_jobs is not None else max(1, min(2, os.cpu_count() or 1))
     rows, _ = run_daily_bars(raw, hfq, start=start, end=end, lstm_config=lstm_config,
                              seed=settings.seed, costs=CostModel.from_settings(settings),
-                             n_jobs=jobs, progress=progress, hmm_config=hmm_config)
+                             n_jobs=jobs, progress=progress, hmm_config=hmm_config,
+                             executor=executor)
     return rows

@@ -46,6 +46,7 @@ from tzero.backtest.walkforward import rolling_windows
 from tzero.models.base import failure_reason, recoverable
 from tzero.research import failures as fit_failures
 from tzero.research import t0 as research_t0
+from tzero.training.executor import Executor
 
 log = logging.getLogger(__name__)
 
@@ -239,7 +240,8 @@ def _restrict(panel, codes: list[str]):
 
 def run_research(settings, *, strategies=("t0", "topk", "daily"), start=None, end=None,
                  gate_config: gates.GateConfig | None = None, save: bool = True,
-                 progress: Progress | None = None, codes: list[str] | None = None) -> ResearchRun:
+                 progress: Progress | None = None, codes: list[str] | None = None,
+                 executor: Executor | None = None) -> ResearchRun:
     """Run, judge and (with ``save``) store every variant of the chosen strategies.
 
     Args:
@@ -249,6 +251,8 @@ def run_research(settings, *, strategies=("t0", "topk", "daily"), start=None, en
         gate_config: gate thresholds (default :class:`~tzero.backtest.gates.GateConfig`).
         save: write the verdicts to the app store (atomic, one run id).
         codes: the daily family's holdings (default: the served default holdings).
+        executor: where the daily family's (symbol, window) fits run (a
+            :class:`tzero.training.executor.Executor`; None: the local pool).
 
     Returns:
         :class:`ResearchRun`.
@@ -278,7 +282,7 @@ def run_research(settings, *, strategies=("t0", "topk", "daily"), start=None, en
         from tzero.research.daily import run_daily_family
 
         t = time.perf_counter()
-        run.rows += run_daily_family(settings, codes=codes, progress=progress)
+        run.rows += run_daily_family(settings, codes=codes, progress=progress, executor=executor)
         run.seconds["daily"] = round(time.perf_counter() - t, 1)
     for r in run.rows:
         r["n_trials"] = r["oos_metrics"].get("n_trials", 1)
