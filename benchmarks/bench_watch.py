@@ -14,7 +14,7 @@ Measured (2020-04-01 replayed at speed 0, so no waiting is timed):
   ``LiveSignal`` row committed and handed to paper trading: the time of one
   pass of the loop, bar to bar;
 * ``bare``: the model calls alone for the same bar
-  (:func:`tzero.signals.intraday.forecast_row` for 50 holdings: the three
+  (:func:`tzero.signals.intraday_session.forecast_row` for 50 holdings: the three
   models' ``predict_path``), the floor the loop's bookkeeping sits on;
 * ``fit``: the morning fit of the 50 holdings (before the open, not per bar).
 
@@ -49,7 +49,7 @@ from tzero.data.store import MarketStore
 from tzero.live.sources import StoreReplaySource
 from tzero.live.watch import run_watch
 from tzero.settings import get_settings
-from tzero.signals.intraday import fit_session_models, forecast_row
+from tzero.signals.intraday_session import fit_session_models, forecast_row
 
 DAY = pd.Timestamp("2020-04-01")
 CODE = "600009.SH"

@@ -24,12 +24,8 @@ from tzero.live.sources import ApiSource, ReplayClock, StoreReplaySource
 from tzero.live.watch import bar_complete, next_session, part_end, run_watch, watch_rows
 from tzero.market.sessions import session_stamps
 from tzero.settings import get_settings
-from tzero.signals.intraday import (
-    build_intraday_signal,
-    fit_session_models,
-    forecast_row,
-    walk_forward_forecasts,
-)
+from tzero.signals.intraday import build_intraday_signal, walk_forward_forecasts
+from tzero.signals.intraday_session import fit_session_models, forecast_row
 
 DAY = pd.Timestamp("2020-04-01")
 CODE = "600009.SH"

@@ -79,7 +79,7 @@ def test_t0_family_is_out_of_sample_judged_stored_and_reported(star_series, tmp_
         assert m["round_trips"] <= 2 * m["n_days"]                           # ≤ round_trips/day
     # 12 days of minute bars cannot carry 30 round trips: every variant is blocked, stored,
     # and then keeps its model out of the served signals
-    monkeypatch.setattr(research, "run_t0_family", lambda s, progress=None: (rows, []))
+    monkeypatch.setattr(research, "run_t0_family", lambda s, progress=None, executor=None: (rows, []))
     run = research.run_research(settings, strategies=("t0",))
     assert {r["verdict"].status for r in run.rows} == {"blocked"}
     assert all(any("OOS trades" in x for x in r["verdict"].reasons) for r in run.rows)

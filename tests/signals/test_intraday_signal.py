@@ -68,6 +68,26 @@ def test_walk_forward_never_sees_the_future(lc1: pd.DataFrame, forecasts: pd.Dat
 
 
 @pytest.mark.data
+def test_walk_forward_windows_on_a_process_pool_give_the_same_frame(
+        lc1: pd.DataFrame, forecasts: pd.DataFrame) -> None:
+    """One executor task per window (issue 14): a 2-process pool gives the serial frame,
+    windows in order; ARIMA and HMM bit for bit, the LSTM (one torch thread in a worker)
+    to float rounding."""
+    from tzero.training.executor import LocalExecutor
+
+    with LocalExecutor(2) as ex:
+        pooled = walk_forward_forecasts(lc1, freq="5m", train_days=8, test_days=2, configs=FAST,
+                                        executor=ex)
+    assert pooled.attrs["windows"] == forecasts.attrs["windows"]
+    assert pooled.attrs["errors"] == forecasts.attrs["errors"]
+    assert list(pooled.columns) == list(forecasts.columns)
+    lstm = [c for c in forecasts.columns if c.startswith("lstm_")]
+    pd.testing.assert_frame_equal(pooled.drop(columns=lstm), forecasts.drop(columns=lstm),
+                                  check_exact=True)
+    pd.testing.assert_frame_equal(pooled[lstm], forecasts[lstm], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.data
 def test_walk_forward_subset_and_errors(lc1: pd.DataFrame) -> None:
     f = walk_forward_forecasts(lc1, freq="15m", train_days=8, test_days=4, models=("arima",))
     assert list(f.columns) == ["ts_code", "trade_time", "window", "close", "arima_mean",

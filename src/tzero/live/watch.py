@@ -4,8 +4,8 @@ During each XSHG session, after every ``freq`` bar closes, the loop takes each
 holding's new 1-minute bars from a :class:`~tzero.live.sources.BarSource`,
 resamples them to ``freq`` (:func:`tzero.data.bars.resample_minutes`), forecasts
 the bar with the intraday models fitted once that morning on the ``train_days``
-sessions before the day (:func:`tzero.signals.intraday.fit_session_models`,
-:func:`~tzero.signals.intraday.forecast_row`: the walk-forward protocol, never
+sessions before the day (:func:`tzero.signals.intraday_session.fit_session_models`,
+:func:`~tzero.signals.intraday_session.forecast_row`: the walk-forward protocol, never
 fitted on the day itself), builds the :class:`~tzero.signals.signal.Signal`
 (research-blocked models do not vote), stores one ``LiveSignal`` row per
 (holding, bar), hands each signal to paper trading
@@ -56,12 +56,8 @@ from tzero.registry.monitoring import post_webhook
 from tzero.registry.versions import now as utc_now
 from tzero.research.t0 import intraday_blocked
 from tzero.signals.engine import blocked_by_research
-from tzero.signals.intraday import (
-    SessionModels,
-    build_intraday_signal,
-    fit_session_models,
-    forecast_row,
-)
+from tzero.signals.intraday import build_intraday_signal
+from tzero.signals.intraday_session import SessionModels, fit_session_models, forecast_row
 from tzero.signals.signal import Signal
 
 log = logging.getLogger(__name__)

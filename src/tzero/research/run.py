@@ -111,8 +111,12 @@ def _note(progress: Progress | None, msg: str) -> None:
 
 
 def run_t0_family(settings, *, series: list | None = None, freq: str = "5m",
-                  progress: Progress | None = None) -> tuple[list[dict], list[dict]]:
+                  progress: Progress | None = None,
+                  executor: Executor | None = None) -> tuple[list[dict], list[dict]]:
     """All T+0 variants on all intraday series; metrics with DSR over the family.
+
+    ``executor`` fits each series' walk-forward windows (one task a window,
+    :mod:`tzero.training.executor`); None: in this process.
 
     A series whose walk-forward cannot run at all is skipped with the reason; a
     model fit that fails in one window (recorded by
@@ -140,7 +144,7 @@ def run_t0_family(settings, *, series: list | None = None, freq: str = "5m",
         _note(progress, f"t0: {s.label}: {n_days} days, walk-forward {train}/{test} days")
         try:
             fc = research_t0.forecasts_cached(s, cache, freq=freq, train_days=train, test_days=test,
-                                              seed=settings.seed)
+                                              seed=settings.seed, executor=executor)
         except Exception as exc:       # that series is not researched; the others go on
             if not recoverable(exc):
                 raise
@@ -270,7 +274,7 @@ def run_research(settings, *, strategies=("t0", "topk", "daily"), start=None, en
                                 "slippage_bps": settings.slippage_bps})
     if "t0" in strategies:
         t = time.perf_counter()
-        rows, skipped = run_t0_family(settings, progress=progress)
+        rows, skipped = run_t0_family(settings, progress=progress, executor=executor)
         run.rows += rows
         run.skipped += skipped
         run.seconds["t0"] = round(time.perf_counter() - t, 1)

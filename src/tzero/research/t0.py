@@ -49,6 +49,7 @@ from tzero.backtest.metrics import performance, sharpe
 from tzero.backtest.t0 import T0Config, simulate_t0
 from tzero.data.bars import resample_minutes
 from tzero.errors import DataFormatError
+from tzero.training.executor import Executor
 
 log = logging.getLogger(__name__)
 
@@ -344,12 +345,14 @@ def run_series(series: IntradaySeries, forecasts: pd.DataFrame, variants=T0_VARI
 
 
 def forecasts_cached(series: IntradaySeries, cache_dir: Path, *, freq: str = "5m", train_days: int,
-                     test_days: int, seed: int, fast: bool = True) -> pd.DataFrame:
+                     test_days: int, seed: int, fast: bool = True,
+                     executor: Executor | None = None) -> pd.DataFrame:
     """:func:`walk_forward_forecasts` (with in-sample paths) of a series, cached as Parquet.
 
     The key hashes every column of the bars, the frequency, the window sizes,
     the seed, the model configurations and the source of the intraday models,
-    so a changed input, setting or model recomputes.
+    so a changed input, setting or model recomputes. ``executor`` runs the windows
+    (one task each, :mod:`tzero.training.executor`; None: in this process).
     """
     from tzero import __version__
     from tzero.signals import intraday
@@ -366,7 +369,7 @@ def forecasts_cached(series: IntradaySeries, cache_dir: Path, *, freq: str = "5m
     if path.is_file():
         return pd.read_parquet(path)
     fc = walk_forward_forecasts(b, freq=freq, train_days=train_days, test_days=test_days, seed=seed,
-                                fast=fast, in_sample=True)
+                                fast=fast, in_sample=True, executor=executor)
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     fc.to_parquet(tmp)

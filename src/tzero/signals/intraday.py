@@ -38,11 +38,12 @@ NaN there; ``df.attrs["errors"]`` lists ``[window, model, message]``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any, Protocol, cast
 
 import numpy as np
@@ -56,6 +57,7 @@ from tzero.models.table import ModelSpec, specs
 from tzero.signals import policy
 from tzero.signals.direction import LABELS, direction, direction_label
 from tzero.signals.signal import Signal, votes_text
+from tzero.training.executor import Executor, LocalExecutor
 
 log = logging.getLogger(__name__)
 
@@ -149,11 +151,43 @@ def _window_path(name: str, cfg: object, train: pd.DataFrame, hist: pd.DataFrame
     return path, is_path
 
 
+def _window_task(w: Window, shared: tuple) -> tuple[pd.DataFrame, pd.DataFrame, list, dict]:
+    """One window of :func:`walk_forward_forecasts` (a task of the executor): every model
+    fitted on the train bars, its out-of-sample (and in-sample) path, the fits that failed
+    ``(window, model, message)`` and each model's seconds."""
+    b, models, cfgs, trades, freq, in_sample = shared
+    days = pd.DatetimeIndex(b["trade_time"]).normalize()
+    tr = b[w.train_mask(b["trade_time"]).to_numpy()]
+    hist = b[((days >= w.train_start) & (days <= w.test_end))]
+    test = hist[w.test_mask(hist["trade_time"]).to_numpy()]
+    out = test[["ts_code", "trade_time", "close"]].assign(window=w.index, sample="oos")
+    ins = tr[["ts_code", "trade_time", "close"]].assign(window=w.index, sample="is")
+    end_ts = test["trade_time"].max()
+    errors: list[tuple[int, str, str]] = []
+    seconds = dict.fromkeys(models, 0.0)
+    for name in models:
+        t0 = time.perf_counter()
+        try:
+            path, is_path = _window_path(name, cfgs[name], tr, hist, w, end_ts, trades, freq,
+                                         in_sample)
+        except (ModelError, ValueError) as e:
+            errors.append((w.index, name, str(e)))
+            log.warning("window %d: %s not fitted: %s", w.index, name, e)
+            path = pd.DataFrame(columns=["ts_code", "trade_time", *_forecast_columns(name)])
+            is_path = path
+        seconds[name] += time.perf_counter() - t0
+        out = out.merge(path, on=["ts_code", "trade_time"], how="left")
+        if in_sample:
+            ins = ins.merge(is_path, on=["ts_code", "trade_time"], how="left")
+    return out, ins, errors, seconds
+
+
 def walk_forward_forecasts(bars: pd.DataFrame, *, freq: str = "5m", train_days: int = 40,
                            test_days: int = 10, models: Sequence[str] = MODELS,
                            trades: pd.DataFrame | None = None, seed: int = 42, fast: bool = True,
                            start=None, end=None, configs: dict | None = None,
-                           in_sample: bool = False) -> pd.DataFrame:
+                           in_sample: bool = False, executor: Executor | None = None
+                           ) -> pd.DataFrame:
     """Out-of-sample intraday forecasts of the three models by rolling walk-forward.
 
     Windows come from :func:`tzero.backtest.walkforward.rolling_windows` over the
@@ -178,6 +212,11 @@ def walk_forward_forecasts(bars: pd.DataFrame, *, freq: str = "5m", train_days: 
             forecast by the models fitted on them), rows marked
             ``sample == "is"``; the out-of-sample rows are ``"oos"``. Used
             only to measure how much a strategy decays out of sample.
+        executor: where the windows are fitted, one task each
+            (:mod:`tzero.training.executor`; the bars travel once, as the tasks'
+            shared input); None: in this process. Each window's models are seeded
+            from ``seed`` and the parts are joined in window order, so the frame
+            does not depend on the executor.
 
     Returns:
         Frame of :data:`FORECAST_COLUMNS` (columns of models not run are
@@ -201,33 +240,19 @@ def walk_forward_forecasts(bars: pd.DataFrame, *, freq: str = "5m", train_days: 
     if not windows:
         raise ValueError(f"{b['trade_time'].dt.normalize().nunique()} days of bars are too few for "
                          f"train_days={train_days} + test_days={test_days}")
+    shared = (b, tuple(models), cfgs, trades, freq, in_sample)
+    ex = executor or LocalExecutor(1)
+    parts: list = [None] * len(windows)
+    with contextlib.closing(ex.map(_window_task, windows, shared=shared)) as run:
+        for done in run:                 # as each finishes; an unexpected error ends the run
+            parts[done.index] = done.get()
     frames, errors = [], []
     seconds = dict.fromkeys(models, 0.0)
-    days = pd.DatetimeIndex(b["trade_time"]).normalize()
-    for w in windows:
-        tr = b[w.train_mask(b["trade_time"]).to_numpy()]
-        hist = b[((days >= w.train_start) & (days <= w.test_end))]
-        test = hist[w.test_mask(hist["trade_time"]).to_numpy()]
-        out = test[["ts_code", "trade_time", "close"]].assign(window=w.index, sample="oos")
-        ins = tr[["ts_code", "trade_time", "close"]].assign(window=w.index, sample="is")
-        end_ts = test["trade_time"].max()
-        for name in models:
-            t0 = time.perf_counter()
-            try:
-                path, is_path = _window_path(name, cfgs[name], tr, hist, w, end_ts, trades, freq,
-                                             in_sample)
-            except (ModelError, ValueError) as e:
-                errors.append((w.index, name, str(e)))
-                log.warning("window %d: %s not fitted: %s", w.index, name, e)
-                path = pd.DataFrame(columns=["ts_code", "trade_time", *_forecast_columns(name)])
-                is_path = path
-            seconds[name] += time.perf_counter() - t0
-            out = out.merge(path, on=["ts_code", "trade_time"], how="left")
-            if in_sample:
-                ins = ins.merge(is_path, on=["ts_code", "trade_time"], how="left")
-        frames.append(out)
-        if in_sample:
-            frames.append(ins)
+    for out, ins, errs, secs in parts:
+        frames += [out, ins] if in_sample else [out]
+        errors += errs
+        for k, v in secs.items():
+            seconds[k] += v
     res = pd.concat(frames, ignore_index=True)
     cols = [c for c in FORECAST_COLUMNS if c in res.columns]
     res = res[cols + (["sample"] if in_sample else [])]
@@ -456,171 +481,6 @@ def latest_intraday_signal(bars: pd.DataFrame, *, freq: str = "5m", train_days: 
     return build_intraday_signal(row, freq, signal_horizon(cfgs), blocked=blocked)
 
 
-@dataclass
-class SessionModels:
-    """The intraday models of one symbol fitted for one session day (the live loop, issue 13).
-
-    Made by :func:`fit_session_models` before the day's first bar; :func:`forecast_row`
-    then forecasts every bar of the day from them without refitting.
-
-    Attributes:
-        ts_code: the symbol. day: the session forecast (midnight).
-        freq: model bar frequency.
-        history: the ``freq`` bars of the ``train_days`` sessions before ``day`` (the models'
-            fit data, and the history every path starts from, as in a walk-forward window).
-        models: model key (:data:`MODELS`) → fitted model; blocked and failed ones absent.
-        errors: model key → why its fit failed (its columns stay NaN, as in
-            :func:`walk_forward_forecasts`).
-        blocked: model → reason from the research gates (they neither fit nor vote).
-        horizon: bars the signal is about (:func:`signal_horizon`).
-        versions: model key → a version label naming the fit (train days and seed).
-        trades: the Trades frame of the train days when the HMM uses trade flow, else None.
-    """
-
-    ts_code: str
-    day: pd.Timestamp
-    freq: str
-    history: pd.DataFrame
-    models: dict[str, Any]
-    errors: dict[str, str]
-    blocked: dict[str, str]
-    horizon: int
-    versions: dict[str, str]
-    trades: pd.DataFrame | None = None
-
-
-def fit_session_models(bars: pd.DataFrame, day, *, freq: str = "5m", train_days: int = 40,
-                       blocked: dict[str, str] | None = None, seed: int = 42, fast: bool = True,
-                       configs: dict | None = None,
-                       trades: pd.DataFrame | None = None) -> SessionModels:
-    """Fit one symbol's intraday models once for a session day, on the sessions before it.
-
-    The protocol of one walk-forward window whose test part is ``day``
-    (:func:`walk_forward_forecasts`, :func:`latest_intraday_signal`): the models fit on
-    the ``train_days`` sessions with bars before ``day`` — never on ``day`` itself, never
-    after it. Bars of ``day`` or later in ``bars`` are ignored.
-
-    Args:
-        bars: one symbol's intraday Bars (1-minute or ``freq``), unadjusted CNY.
-        day: the session to forecast (date or stamp).
-        freq: model bar frequency. train_days: sessions the models fit on.
-        blocked: model → reason from the research gates: not fitted, never vote.
-        seed, fast, configs: as in :func:`walk_forward_forecasts`.
-        trades: optional Trades frame (the HMM then uses trade-flow OFI); only its rows of
-            the train days are used.
-
-    Returns:
-        :class:`SessionModels`.
-
-    Raises:
-        ValueError: several symbols, or fewer than ``train_days`` sessions of bars before ``day``.
-    """
-    if bars["ts_code"].nunique() != 1:
-        raise ValueError("fit_session_models takes one symbol's bars")
-    d = pd.Timestamp(day).normalize()
-    b = bars.loc[bars["trade_time"] < d]
-    b = resample_minutes(b, freq).reset_index(drop=True) if freq != "1m" else b.reset_index(drop=True)
-    days = pd.DatetimeIndex(b["trade_time"]).normalize()
-    before = days.unique()
-    if len(before) < train_days:
-        raise ValueError(f"{len(before)} sessions of {freq} bars before {d.date()}; the intraday "
-                         f"models need {train_days}")
-    train = b.loc[days >= before[-train_days]].reset_index(drop=True)
-    w = Window(0, before[-train_days], before[-1], d, d)
-    tr = None
-    if trades is not None and len(trades):
-        tr = trades[w.train_mask(trades["trade_time"]).to_numpy()]
-        tr = tr if len(tr) else None
-    cfgs = {**model_configs(fast, seed, freq), **(configs or {})}
-    blocked = {m: why for m, why in (blocked or {}).items()}
-    fitted: dict[str, Any] = {}
-    errors: dict[str, str] = {}
-    for name in MODELS:
-        if name in blocked:
-            continue
-        model = cast(_PathModel, _SPECS[name].cls(cfgs[name]))
-        try:
-            if getattr(model, "uses_trades", False) and tr is not None:
-                model.fit(train, trades=tr, freq=freq)
-            else:
-                model.fit(train)
-        except (ModelError, ValueError) as e:
-            errors[name] = str(e)
-            log.warning("%s %s: %s not fitted: %s", train["ts_code"].iloc[0], d.date(), name, e)
-            continue
-        fitted[name] = model
-    label = f"fit {before[-train_days].date()}..{before[-1].date()} seed {seed}"
-    return SessionModels(ts_code=str(b["ts_code"].iloc[0]), day=d, freq=freq, history=train,
-                         models=fitted, errors=errors, blocked=blocked,
-                         horizon=signal_horizon(cfgs),
-                         versions={NAME_PREFIX + m: label for m in fitted}, trades=tr)
-
-
-def forecast_row(fitted: SessionModels, day_bars: pd.DataFrame, as_of,
-                 trades: pd.DataFrame | None = None) -> dict:
-    """The forecast row at one bar of the day from models fitted by :func:`fit_session_models`.
-
-    Each model's path runs over the train bars plus the day's bars up to ``as_of``'s close
-    (bars after it are cut before any model sees them) from the day's first bar, and the
-    row at ``as_of`` is read: what :func:`walk_forward_forecasts` gives for that bar in the
-    window whose train days are ``fitted.history``'s. The path is extended to the next
-    scheduled bar stamp of the session (:func:`tzero.market.sessions.session_stamps`) by a
-    placeholder bar carrying ``as_of``'s close and no volume, so a forecast that depends on
-    the next bar's time of day (ARIMA's seasonal variance) sees the stamp the schedule
-    gives, as in the walk-forward path; the paths are causal, so the placeholder never
-    enters a number at ``as_of``.
-
-    Args:
-        fitted: the day's models.
-        day_bars: the symbol's ``freq`` bars of ``fitted.day`` (at least up to ``as_of``).
-        as_of: a bar-close stamp of that day.
-        trades: the day's Trades so far, when the HMM was fitted with trades.
-
-    Returns:
-        Dict of :data:`FORECAST_COLUMNS` (``window`` 0); columns of blocked or failed
-        models are NaN.
-
-    Raises:
-        ValueError: no bar of the day at ``as_of``.
-    """
-    from tzero.market.sessions import session_stamps
-
-    t = pd.Timestamp(as_of)
-    today = day_bars.loc[(day_bars["trade_time"] >= fitted.day) & (day_bars["trade_time"] <= t)]
-    if today.empty or pd.Timestamp(today["trade_time"].iloc[-1]) != t:
-        raise ValueError(f"{fitted.ts_code}: no {fitted.freq} bar at {t}")
-    hist = pd.concat([fitted.history, today], ignore_index=True)
-    stamps = session_stamps(fitted.day, fitted.freq)
-    later = stamps[stamps > t]
-    end = t
-    if len(later):
-        end = later[0]
-        last = hist.iloc[[-1]].assign(trade_time=end, open=hist["close"].iloc[-1],
-                                      high=hist["close"].iloc[-1], low=hist["close"].iloc[-1],
-                                      volume=0.0, amount=0.0)
-        hist = pd.concat([hist, last], ignore_index=True)
-    tr = None
-    if fitted.trades is not None:
-        tr = fitted.trades if trades is None else pd.concat([fitted.trades,
-                                                            trades[trades["trade_time"] <= t]],
-                                                           ignore_index=True)
-    row: dict = {"ts_code": fitted.ts_code, "trade_time": t, "window": 0,
-                 "close": float(today["close"].iloc[-1])}
-    for name in MODELS:
-        cols = _forecast_columns(name)
-        model = fitted.models.get(name)
-        if model is None:
-            row.update(dict.fromkeys(cols, np.nan))
-            continue
-        kw = {"trades": tr, "freq": fitted.freq} if getattr(model, "uses_trades", False) \
-            and tr is not None else {}
-        path = _forecast_path(name, model.predict_path(hist, fitted.day, end, **kw))
-        at = path.loc[path["trade_time"] == t]
-        for col in cols:
-            row[col] = at[col].iloc[0] if len(at) else np.nan
-    return {c: row.get(c, np.nan) for c in FORECAST_COLUMNS}
-
-
 def signal_horizon(configs: dict[str, object]) -> int:
     """Bars an intraday signal is about: the longest horizon of the models' configs
     (the timing LSTM's, 6 bars by default; ARIMA's and the HMM's paths are one bar)."""
@@ -652,7 +512,6 @@ def explain_intraday(s: Signal) -> str:
     return " ".join(parts)
 
 
-__all__ = ["DEVIATION_Z", "FORECAST_COLUMNS", "MODELS", "NAME_PREFIX", "SessionModels",
-           "build_intraday_signal", "explain_intraday", "fit_session_models", "forecast_row",
-           "intraday_plan", "intraday_stretch", "model_configs", "signal_horizon",
+__all__ = ["DEVIATION_Z", "FORECAST_COLUMNS", "MODELS", "NAME_PREFIX",
+           "build_intraday_signal", "explain_intraday", "intraday_plan", "intraday_stretch", "model_configs", "signal_horizon",
            "walk_forward_forecasts"]
