@@ -117,7 +117,7 @@ def train(symbols: list[str] = typer.Option(None, "--symbols", help="local model
                                         start=d0, end=d1, history=lstm_history, n_jobs=jobs,
                                         max_versions=s.max_versions, data_dir=s.data_dir,
                                         tdx_dir=s.tdx_dir, progress=_task_progress(pb, task),
-                                        executor=ex)
+                                        executor=ex, unmet="record" if len(specs) > 1 else "raise")
         finally:
             engine.dispose()
     failed = [r for r in rows if r.status == "failed"]

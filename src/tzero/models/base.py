@@ -62,7 +62,7 @@ from typing import Any, ClassVar, Literal, Self
 import pandas as pd
 
 from tzero.errors import ModelError
-from tzero.training.executor import Executor, LocalExecutor
+from tzero.training.executor import Executor, LocalExecutor, one_thread
 
 FORECAST_COLUMNS = [
     "ts_code", "as_of", "step", "mean", "cum_mean", "std",
@@ -447,10 +447,12 @@ def _fit_serial(model: LocalForecaster, groups: list[tuple[str, pd.DataFrame]],
         code, bars = groups[0]
         cb: Callable[[int, int], None] | None = (
             (lambda d, t: progress(code, d, t)) if progress else None)
-        keep(code, lambda: model._fit_series(code, bars, cb))
+        with one_thread():      # as every executor task: the same numbers wherever it runs
+            keep(code, lambda: model._fit_series(code, bars, cb))
         return
     for i, (code, bars) in enumerate(groups):
-        keep(code, functools.partial(model._fit_series, code, bars, None))
+        with one_thread():
+            keep(code, functools.partial(model._fit_series, code, bars, None))
         if progress:
             progress(code, i + 1, len(groups))
 

@@ -142,7 +142,7 @@ def train_model(Session_: sessionmaker, store: MarketStore, name: str, *, symbol
                 history: int | None = None, n_jobs: int = 1, max_versions: int = versions.MAX_VERSIONS,
                 data_dir: Path | None = None, tdx_dir: Path | None = None,
                 progress: Callable[[str, int, int], None] | None = None,
-                executor: Executor | None = None) -> list[Published]:
+                executor: Executor | None = None, unmet: str = "raise") -> list[Published]:
     """Train model ``name`` and publish it through the gate (see the module docstring).
 
     Args:
@@ -152,6 +152,10 @@ def train_model(Session_: sessionmaker, store: MarketStore, name: str, *, symbol
         fast: the quick config. start, end: the training data range.
         n_jobs, executor: local models: where the per-stock fits run (None: the
             local pool of ``n_jobs`` processes; :mod:`tzero.training.executor`).
+        unmet: a required model without a current version: ``raise`` (ModelError) or
+            ``record`` (each stock gets a failed run saying so, as a failed fit would:
+            what ``tzero train`` does when it trains several models and the gate
+            refused the one this model needs).
 
     Raises:
         ModelError: unknown model, no symbols for a local model, or a required
@@ -186,8 +190,11 @@ def train_model(Session_: sessionmaker, store: MarketStore, name: str, *, symbol
             for req in spec.requires:
                 row = versions.current(s, req, universe)
                 if row is None:
-                    raise ModelError(f"{name} needs a current {req} version for {universe}: run "
-                                     f"`tzero train --universe {universe} --model {req}` first")
+                    why = (f"{name} needs a current {req} version for {universe}: run "
+                           f"`tzero train --universe {universe} --model {req}` first")
+                    if unmet == "record":
+                        return _unmet(Session_, name, list(symbols), why, snap, fast, panel)
+                    raise ModelError(why)
                 deps[req] = versions.load_model(row)
                 snap[f"{req}_version"] = row.version_id
         model.bind(deps)  # type: ignore[attr-defined]
@@ -198,3 +205,19 @@ def train_model(Session_: sessionmaker, store: MarketStore, name: str, *, symbol
     return train_and_publish(Session_, model, panel, keys=list(symbols), config_snapshot=snap,
                              training_type="fast" if fast else "full", max_versions=max_versions,
                              n_jobs=n_jobs, progress=progress, executor=executor)
+
+
+def _unmet(Session_: sessionmaker, name: str, keys: list[str], why: str, snap: dict, fast: bool,
+           panel: pd.DataFrame) -> list[Published]:
+    """A failed training run per stock for a model whose required model has no current
+    version (nothing is fitted or published)."""
+    from tzero.registry.publish import fail_run, start_run
+
+    out = []
+    for key in keys:
+        t = panel.loc[panel["ts_code"] == key, "trade_time"]
+        ids = start_run(Session_, name, key, "fast" if fast else "full", "manual",
+                        t.min().date() if len(t) else None, t.max().date() if len(t) else None, snap)
+        fail_run(Session_, ids, key, why, 0.0)
+        out.append(Published(model=name, key=key, run_id=ids[0], status="failed", reason=why))
+    return out

@@ -39,9 +39,10 @@ import multiprocessing as mp
 import os
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Self
 
@@ -156,8 +157,30 @@ def _retryable(exc: BaseException) -> bool:
     return not isinstance(exc, TzeroError | BrokenProcessPool | MemoryError)
 
 
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """One BLAS/OpenMP thread and one torch thread for the block (restored after).
+
+    Every task runs under it, in this process, a pool worker or a Ray worker (which sets
+    ``OMP_NUM_THREADS=1`` itself), so a task's numbers do not depend on where it runs nor
+    on the machine's thread settings: EM steps and matrix products summed over 2
+    threads differ from 1 thread in the last bits.
+    """
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(limits=1):
+            yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def _call(fn: Callable[..., Any], has_shared: bool, item: Any, shared: Any) -> Any:
-    return fn(item, shared) if has_shared else fn(item)
+    with one_thread():
+        return fn(item, shared) if has_shared else fn(item)
 
 
 def _drive(total: int, limit: int, retries: int, progress: Progress | None,
