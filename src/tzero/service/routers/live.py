@@ -78,9 +78,11 @@ async def live_stream(request: Request,
     resume = int(last_event_id) if last_event_id and last_event_id.isdigit() else None
     S = st.Session
     wait = poll_ms / 1000.0
+    # read before the stream starts, so an app store that is down answers 503 like any route
+    b0 = await run_in_threadpool(live_board.board, S, run)
 
     async def events():
-        b = await run_in_threadpool(live_board.board, S, run)
+        b = b0
         last = b["last_id"] if resume is None else resume
         if resume is None:
             yield _sse("board", b, last)
