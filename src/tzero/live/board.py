@@ -109,9 +109,3 @@ def signals_after(Session_: sessionmaker, after_id: int, run_id: str | None = No
         rows = s.scalars(q.order_by(LiveSignal.id).limit(int(limit))).all()
         orders = _orders_of(s, [int(r.id) for r in rows])
         return [signal_row(r, orders.get(int(r.id), 0)) for r in rows]
-
-
-def last_signal_id(Session_: sessionmaker) -> int:
-    """The newest ``live_signal`` id (0 when none)."""
-    with Session_() as s:
-        return int(s.scalar(select(func.max(LiveSignal.id))) or 0)

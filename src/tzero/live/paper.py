@@ -377,7 +377,7 @@ def _summary(s: Session, run: PaperRun, res_of: dict[str, T0Result]) -> dict:
     for code, res in res_of.items():
         sm = res.summary()
         hold_cny = sm["hold_return"] * res.initial_cost * res.base_shares
-        old["symbols"][code] = {**sm, "hold_pnl_cny": hold_cny,
+        old["symbols"][code] = {**sm, "hold_pnl_cny": hold_cny, "base_shares": res.base_shares,
                                 "metrics": _metrics(res, base_value)}
     return old
 
@@ -406,7 +406,7 @@ def report(Session_: sessionmaker, run_id: str | None = None) -> dict:
         fills = {f.order_id: f for f in s.scalars(select(PaperFill).where(
             PaperFill.run_id == run.run_id)).all()}
         per = summ["symbols"]
-        capital = sum(v["initial_cost"] * _base(v) for v in per.values()) or float("nan")
+        capital = sum(v["initial_cost"] * v["base_shares"] for v in per.values()) or float("nan")
         out = {
             "run_id": run.run_id, "name": run.name, "rule": run.rule, "status": run.status,
             "symbols": json.loads(run.symbols_json),
@@ -426,11 +426,6 @@ def report(Session_: sessionmaker, run_id: str | None = None) -> dict:
             run.summary_json = _json({**summ, "report": {k: out[k] for k in (
                 "t0_pnl", "fees", "hold_pnl", "round_trips", "orders", "excess_return", "gate")}})
     return json_safe(out)
-
-
-def _base(v: dict) -> float:
-    hr = v.get("hold_return")
-    return v["hold_pnl_cny"] / hr / v["initial_cost"] if hr else 0.0
 
 
 def _iso(t: datetime | None) -> str | None:
@@ -459,7 +454,13 @@ def _sample_verdict(per: dict) -> dict:
 
 
 def runs(Session_: sessionmaker) -> list[dict]:
-    """Every paper run, newest first: id, name, rule, status, symbols, span, P&L, orders."""
+    """Every paper run, newest first: id, name, rule, status, symbols, span, P&L, orders,
+    and ``gate`` (the research gates' verdict on the sample so far)."""
+    return json_safe([{k: v for k, v in r.items() if k != "verdict"} for r in _run_rows(Session_)])
+
+
+def _run_rows(Session_: sessionmaker) -> list[dict]:
+    """:func:`runs`' rows with each run's whole sample verdict (``verdict``), read once."""
     with Session_() as s:
         rows = s.scalars(select(PaperRun).order_by(PaperRun.started_at.desc())).all()
         out = []
@@ -470,9 +471,10 @@ def runs(Session_: sessionmaker) -> list[dict]:
                         "symbols": json.loads(r.symbols_json), "started_at": _iso(r.started_at),
                         "first_bar": _iso(r.first_bar), "last_bar": _iso(r.last_bar),
                         "t0_pnl": sum(v["t0_pnl"] for v in per.values()),
-                        "fees": sum(v["fees"] for v in per.values()), "orders": n,
-                        "gate": _sample_verdict(per)["status"]})
-    return json_safe(out)
+                        "fees": sum(v["fees"] for v in per.values()), "orders": n})
+            out[-1]["verdict"] = _sample_verdict(per)
+            out[-1]["gate"] = out[-1]["verdict"]["status"]
+    return out
 
 
 def _overlap(a: dict, b: dict) -> bool:
@@ -491,14 +493,10 @@ def gate_status(Session_: sessionmaker) -> list[dict]:
         first_bar, last_bar, status, passed, reasons``), ``passing``, ``ready``, ``why``.
     """
     by_rule: dict[str, list[dict]] = {}
-    for r in runs(Session_):
+    for r in _run_rows(Session_):
         if r["first_bar"] is None:
             continue
-        with Session_() as s:
-            run = s.get(PaperRun, r["run_id"])
-            per = (json.loads(run.summary_json) if run and run.summary_json
-                   else {"symbols": {}})["symbols"]
-        v = _sample_verdict(per)
+        v = r["verdict"]
         by_rule.setdefault(r["rule"], []).append({
             "run_id": r["run_id"], "first_bar": r["first_bar"], "last_bar": r["last_bar"],
             "status": r["status"], "passed": r["status"] == "stopped" and v["status"] == "kept",
